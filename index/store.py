@@ -1,0 +1,331 @@
+"""The SQL source of truth: sqlmodel tables for articles, sentences, passages and questions.
+
+Any SQLAlchemy URL works (SQLite by default, PostgreSQL for larger deployments). Everything the
+vector index holds can be rebuilt from these tables: sentence vectors are stored here once, as
+float32 bytes, and passage vectors are derived from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, event, func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+
+from index.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Article(SQLModel, table=True):
+    """One article of one collection; `text` is the exact string every quote is sliced from."""
+
+    __table_args__ = (
+        UniqueConstraint("collection", "content_hash", name="uq_article_content"),
+        Index("ix_article_collection_source", "collection", "source_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(index=True, max_length=64)
+    source_id: str | None = Field(default=None, max_length=512)
+    title: str = Field(max_length=512)
+    url: str | None = Field(default=None, max_length=2048)
+    kind: str = Field(default="text", max_length=16)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(max_length=64)
+    n_sentences: int = 0
+    n_chunks: int = 0
+    added_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Sentence(SQLModel, table=True):
+    """A sentence as offsets into its article's text, with its embedding (float32 bytes)."""
+
+    __table_args__ = (Index("ix_sentence_collection_article", "collection", "article_id", "ordinal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(max_length=64)
+    article_id: int = Field(foreign_key="article.id", ondelete="CASCADE")
+    ordinal: int
+    start: int
+    end: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Chunk(SQLModel, table=True):
+    """A passage: a window of consecutive sentences `[first, last]` (ordinals) of one article.
+
+    The chunk's id is its id in the FAISS index.
+    """
+
+    __table_args__ = (Index("ix_chunk_collection_article", "collection", "article_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(max_length=64)
+    article_id: int = Field(foreign_key="article.id", ondelete="CASCADE")
+    first: int
+    last: int
+    start: int
+    end: int
+
+
+class Question(SQLModel, table=True):
+    """A question asked, with what the bot answered: feeds /unanswered and quality work."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(index=True, max_length=64)
+    user_id: str | None = Field(default=None, max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    answered: bool = False
+    article_id: int | None = Field(default=None)
+    start: int | None = None
+    end: int | None = None
+    score: float | None = None
+    created_at: datetime = Field(default_factory=_now, index=True)
+
+
+class Feedback(SQLModel, table=True):
+    """A helpful / not helpful vote on an answer; one per user and question (last vote wins)."""
+
+    __table_args__ = (UniqueConstraint("question_id", "user_id", name="uq_feedback_vote"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="question.id", ondelete="CASCADE", index=True)
+    collection: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    helpful: bool
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the database itself (schema version)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def vector_bytes(vec: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+def vectors_from_bytes(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout for a bot + a CLI."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as e:
+        raise StoreError(f"Cannot use database URL {url!r}: {e}") from e
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+class Store:
+    """Short sessions over one engine; every method is one unit of work (thread-safe)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+            with Session(self.engine) as s:
+                row = s.get(Meta, "schema_version")
+                if row is None:
+                    s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+                    s.commit()
+                elif int(row.value) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"The database was written by a newer quotebot (schema {row.value}, this one knows "
+                        f"{SCHEMA_VERSION}); upgrade quotebot."
+                    )
+        except SQLAlchemyError as e:
+            raise StoreError(f"Cannot open the database {self._safe_url()}: {e.__class__.__name__}: {e}") from e
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- articles ---------------------------------------------------------------------------
+
+    def find_by_hash(self, collection: str, digest: str) -> Article | None:
+        with self.session() as s:
+            return s.exec(
+                select(Article).where(Article.collection == collection, Article.content_hash == digest)
+            ).first()
+
+    def find_by_source(self, collection: str, source_id: str) -> Article | None:
+        with self.session() as s:
+            return s.exec(
+                select(Article).where(Article.collection == collection, Article.source_id == source_id)
+            ).first()
+
+    def get_article(self, collection: str, article_id: int) -> Article | None:
+        with self.session() as s:
+            a = s.get(Article, article_id)
+            return a if a is not None and a.collection == collection else None
+
+    def articles(self, collection: str, *, offset: int = 0, limit: int | None = None) -> list[Article]:
+        with self.session() as s:
+            q = (
+                select(Article)
+                .where(Article.collection == collection)
+                .order_by(col(Article.id))
+                .offset(offset)
+            )
+            if limit is not None:
+                q = q.limit(limit)
+            return list(s.exec(q).all())
+
+    def articles_by_ids(self, ids: Sequence[int]) -> dict[int, Article]:
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.exec(select(Article).where(col(Article.id).in_(list(set(ids))))).all()
+            return {a.id: a for a in rows if a.id is not None}
+
+    def count_articles(self, collection: str) -> int:
+        with self.session() as s:
+            return int(s.exec(select(func.count()).select_from(Article).where(Article.collection == collection)).one())
+
+    def search_titles(self, collection: str, needle: str, limit: int = 25) -> list[Article]:
+        with self.session() as s:
+            q = select(Article).where(Article.collection == collection)
+            if needle:
+                q = q.where(func.lower(Article.title).contains(needle.lower()))
+            return list(s.exec(q.order_by(col(Article.id).desc()).limit(limit)).all())
+
+    def collections(self) -> list[str]:
+        with self.session() as s:
+            return sorted(set(s.exec(select(Article.collection).distinct()).all()))
+
+    def delete_article(self, s: Session, article_id: int) -> None:
+        # Explicit deletes: SQLite only cascades with foreign_keys=ON, and bulk deletes are faster.
+        s.exec(delete(Sentence).where(col(Sentence.article_id) == article_id))  # type: ignore[call-overload]
+        s.exec(delete(Chunk).where(col(Chunk.article_id) == article_id))  # type: ignore[call-overload]
+        s.exec(delete(Article).where(col(Article.id) == article_id))  # type: ignore[call-overload]
+
+    # -- bulk reads for building indexes --------------------------------------------------------
+
+    def sentence_rows(self, collection: str) -> list[tuple[int, int, int, int, int, bytes]]:
+        """(id, article_id, ordinal, start, end, vector) for a collection, ordered by article and ordinal."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Sentence.id, Sentence.article_id, Sentence.ordinal, Sentence.start, Sentence.end, Sentence.vector)
+                .where(Sentence.collection == collection)
+                .order_by(col(Sentence.article_id), col(Sentence.ordinal))
+            ).all()
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def chunk_rows(self, collection: str) -> list[tuple[int, int, int, int]]:
+        """(id, article_id, first, last) for a collection."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Chunk.id, Chunk.article_id, Chunk.first, Chunk.last)
+                .where(Chunk.collection == collection)
+                .order_by(col(Chunk.id))
+            ).all()
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def article_texts(self, collection: str) -> dict[int, tuple[str, str]]:
+        """article id -> (title, text)."""
+        with self.session() as s:
+            rows = s.exec(select(Article.id, Article.title, Article.text).where(Article.collection == collection)).all()
+            return {int(r[0]): (r[1], r[2]) for r in rows}
+
+    def counts(self, collection: str | None = None) -> dict[str, int]:
+        with self.session() as s:
+            out = {}
+            for name, model in (("articles", Article), ("sentences", Sentence), ("chunks", Chunk)):
+                q = select(func.count()).select_from(model)
+                if collection is not None:
+                    q = q.where(model.collection == collection)  # type: ignore[attr-defined]
+                out[name] = int(s.exec(q).one())
+            return out
+
+    # -- questions and feedback --------------------------------------------------------------------
+
+    def log_question(self, q: Question) -> int:
+        with self.session() as s:
+            s.add(q)
+            s.commit()
+            s.refresh(q)
+            assert q.id is not None
+            return q.id
+
+    def get_question(self, collection: str, question_id: int) -> Question | None:
+        with self.session() as s:
+            q = s.get(Question, question_id)
+            return q if q is not None and q.collection == collection else None
+
+    def record_feedback(self, collection: str, question_id: int, user_id: str, helpful: bool) -> None:
+        with self.session() as s:
+            existing = s.exec(
+                select(Feedback).where(Feedback.question_id == question_id, Feedback.user_id == user_id)
+            ).first()
+            if existing is None:
+                s.add(Feedback(question_id=question_id, collection=collection, user_id=user_id, helpful=helpful))
+            else:
+                existing.helpful = helpful
+                existing.created_at = _now()
+                s.add(existing)
+            s.commit()
+
+    def unanswered(self, collection: str, limit: int = 20) -> list[tuple[Question, int]]:
+        """Recent questions declined, or voted not helpful (with the count of such votes)."""
+        with self.session() as s:
+            unhelpful = (
+                select(Feedback.question_id, func.count().label("n"))
+                .where(Feedback.collection == collection, col(Feedback.helpful).is_(False))
+                .group_by(col(Feedback.question_id))
+                .subquery()
+            )
+            rows = s.exec(
+                select(Question, func.coalesce(unhelpful.c.n, 0))
+                .join(unhelpful, unhelpful.c.question_id == Question.id, isouter=True)
+                .where(Question.collection == collection)
+                .where((col(Question.answered).is_(False)) | (unhelpful.c.n > 0))
+                .order_by(col(Question.created_at).desc(), col(Question.id).desc())
+                .limit(limit)
+            ).all()
+            return [(r[0], int(r[1])) for r in rows]
