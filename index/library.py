@@ -230,6 +230,7 @@ class Library:
             {a: t[1] for a, t in texts.items()},
             {a: t[0] for a, t in texts.items()},
             {c[0]: (c[1], c[2], c[3]) for c in chunk_rows},
+            self.store.article_refs(collection),
         )
         return rows, chunk_rows
 
@@ -328,6 +329,7 @@ class Library:
         chunks: dict[int, tuple[int, int, int]] = {}
         texts: dict[int, str] = {}
         titles: dict[int, str] = {}
+        refs: dict[int, tuple[str | None, str | None]] = {}
         try:
             with self.store.session() as s:
                 for _, p in prepared:
@@ -373,6 +375,7 @@ class Library:
                     en_all.append(np.asarray([b for _, b in p.spans], np.int64))
                     texts[art.id] = doc.text
                     titles[art.id] = art.title
+                    refs[art.id] = (art.url, art.source_id)
                     stored.append(art)
                     offset += n
                 s.commit()
@@ -380,7 +383,7 @@ class Library:
             raise StoreError(f"Could not store the article: {e.__class__.__name__}") from e
         rows = ShelfRows(
             np.concatenate(sid_all), np.concatenate(art_all), np.concatenate(st_all), np.concatenate(en_all),
-            np.ascontiguousarray(vecs, np.float32), texts, titles, chunks,
+            np.ascontiguousarray(vecs, np.float32), texts, titles, chunks, refs,
         )
         return stored, rows, removed
 
@@ -539,9 +542,8 @@ class Library:
         return Answer(question, best if answered else None, confidence, best, quotes[1:], related)
 
     def _refs(self, shelf: Shelf, rows: Iterable[int]) -> dict[int, ArticleRef]:
-        ids = sorted({int(shelf.article_ids[r]) for r in rows})
-        arts = self.store.articles_by_ids(ids)
-        return {i: ArticleRef(i, a.title, a.url, a.source_id) for i, a in arts.items()}
+        ids = {int(shelf.article_ids[r]) for r in rows}
+        return {i: ArticleRef(i, shelf.titles[i], *shelf.refs.get(i, (None, None))) for i in ids}
 
     def _quote(self, shelf: Shelf, row: int, score: float, refs: dict[int, ArticleRef]) -> Quote:
         aid = int(shelf.article_ids[row])

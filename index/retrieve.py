@@ -31,6 +31,31 @@ class ShelfRows:
     texts: dict[int, str]  # article id -> text
     titles: dict[int, str]  # article id -> title
     chunks: dict[int, tuple[int, int, int]]  # chunk id -> (article id, first ordinal, last ordinal)
+    refs: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)  # article id -> (url, source id)
+
+
+@dataclass(frozen=True)
+class SentenceFacts:
+    """What the question-type features need to know about each sentence, computed once at build."""
+
+    has_number: np.ndarray  # bool
+    has_date: np.ndarray  # bool
+    names: list[frozenset[str]]  # terms of capitalised words (names, places) after the first word
+
+    @classmethod
+    def of(cls, texts: list[str]) -> SentenceFacts:
+        return cls(
+            np.array([bool(_NUMBER.search(t)) for t in texts], bool),
+            np.array([bool(_DATE.search(t)) for t in texts], bool),
+            [frozenset(terms(" ".join(_CAPITALISED.findall(t)))) for t in texts],
+        )
+
+    def take(self, idx: np.ndarray) -> SentenceFacts:
+        return SentenceFacts(self.has_number[idx], self.has_date[idx], [self.names[i] for i in idx.tolist()])
+
+    def plus(self, other: SentenceFacts) -> SentenceFacts:
+        return SentenceFacts(np.concatenate([self.has_number, other.has_number]),
+                             np.concatenate([self.has_date, other.has_date]), self.names + other.names)
 
 
 @dataclass
@@ -50,12 +75,16 @@ class Shelf:
     titles: dict[int, str]
     title_terms: dict[int, frozenset[str]]
     chunks: dict[int, tuple[int, int, int]]
+    refs: dict[int, tuple[str | None, str | None]]
+    facts: SentenceFacts
     passages: VectorIndex
     bm25: BM25 = field(init=False)
     article_base: dict[int, int] = field(init=False)
+    lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.bm25 = BM25(self.counts)
+        self.lengths = np.asarray(self.counts.sum(axis=1)).ravel().astype(np.float32)
         arts, first_rows = np.unique(self.article_ids, return_index=True)
         self.article_base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
 
@@ -78,18 +107,21 @@ class Shelf:
     @classmethod
     def from_rows(cls, collection: str, dim: int, rows: ShelfRows, passages: VectorIndex) -> Shelf:
         vocab = Vocabulary()
-        counts = term_matrix(_token_lists(rows), vocab)
+        texts = _sentence_texts(rows)
+        counts = term_matrix([terms(t) for t in texts], vocab)
         return cls(
             collection, dim, rows.sentence_ids, rows.article_ids, rows.starts, rows.ends, rows.vectors,
             counts, vocab, dict(rows.texts), dict(rows.titles),
-            {a: frozenset(terms(t)) for a, t in rows.titles.items()}, dict(rows.chunks), passages,
+            {a: frozenset(terms(t)) for a, t in rows.titles.items()}, dict(rows.chunks), dict(rows.refs),
+            SentenceFacts.of(texts), passages,
         )
 
     def with_rows(self, rows: ShelfRows) -> Shelf:
         """A new shelf with these (newer) articles appended; the vector index is shared."""
         vocab = Vocabulary()
         vocab.ids = dict(self.vocab.ids)
-        new_counts = term_matrix(_token_lists(rows), vocab)
+        texts_new = _sentence_texts(rows)
+        new_counts = term_matrix([terms(t) for t in texts_new], vocab)
         old = self.counts.copy()
         old.resize((old.shape[0], max(1, len(vocab))))
         new_counts.resize((new_counts.shape[0], max(1, len(vocab))))
@@ -104,7 +136,8 @@ class Shelf:
             np.concatenate([self.ends, rows.ends]),
             np.concatenate([self.vectors, rows.vectors]),
             sp.vstack([old, new_counts], format="csr"), vocab, texts, titles, title_terms,
-            {**self.chunks, **rows.chunks}, self.passages,
+            {**self.chunks, **rows.chunks}, {**self.refs, **rows.refs},
+            self.facts.plus(SentenceFacts.of(texts_new)), self.passages,
         )
 
     def without_articles(self, article_ids: set[int]) -> Shelf:
@@ -116,7 +149,8 @@ class Shelf:
             {a: t for a, t in self.texts.items() if a not in article_ids},
             {a: t for a, t in self.titles.items() if a not in article_ids},
             {a: t for a, t in self.title_terms.items() if a not in article_ids},
-            {c: v for c, v in self.chunks.items() if v[0] not in article_ids}, self.passages,
+            {c: v for c, v in self.chunks.items() if v[0] not in article_ids},
+            {a: r for a, r in self.refs.items() if a not in article_ids}, self.facts.take(idx), self.passages,
         )
 
     def sentence_text(self, row: int) -> str:
@@ -125,14 +159,12 @@ class Shelf:
 
 def _empty_rows(dim: int) -> ShelfRows:
     z = np.zeros(0, np.int64)
-    return ShelfRows(z, z, z, z, np.zeros((0, dim), np.float32), {}, {}, {})
+    return ShelfRows(z, z, z, z, np.zeros((0, dim), np.float32), {}, {}, {}, {})
 
 
-def _token_lists(rows: ShelfRows) -> list[list[str]]:
-    out = []
-    for a, s, e in zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True):
-        out.append(terms(rows.texts[a][s:e]))
-    return out
+def _sentence_texts(rows: ShelfRows) -> list[str]:
+    return [rows.texts[a][s:e] for a, s, e in
+            zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True)]
 
 
 # -- question analysis ---------------------------------------------------------------------------
@@ -168,20 +200,17 @@ def question_type(question: str) -> str | None:
     return None
 
 
-def type_match(qtype: str | None, sentence: str, question_terms: frozenset[str]) -> float:
-    """1 when the sentence holds the kind of thing the question asks for, 0 when it does not."""
+def type_match(qtype: str | None, facts: SentenceFacts, rows: np.ndarray, question_terms: frozenset[str]
+               ) -> np.ndarray:
+    """1 where a sentence holds the kind of thing the question asks for, 0 where it does not."""
     if qtype is None:
-        return 0.5
+        return np.full(len(rows), 0.5, np.float32)
     if qtype == "number":
-        return 1.0 if _NUMBER.search(sentence) else 0.0
+        return facts.has_number[rows].astype(np.float32)
     if qtype == "date":
-        return 1.0 if _DATE.search(sentence) else 0.0
+        return facts.has_date[rows].astype(np.float32)
     # person / place: a capitalised word the question does not already contain
-    for m in _CAPITALISED.finditer(sentence):
-        t = terms(m.group(0))
-        if t and t[0] not in question_terms:
-            return 1.0
-    return 0.0
+    return np.array([1.0 if facts.names[r] - question_terms else 0.0 for r in rows.tolist()], np.float32)
 
 
 # -- candidates and their features ---------------------------------------------------------------
@@ -289,9 +318,12 @@ def featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) -
     if unseen:
         missing = np.maximum(missing, max_idf)
     bm = shelf.bm25.scores(qids)[rows] if qids else np.zeros(n, np.float32)
+    lengths = shelf.lengths[rows]
+    in_question = np.zeros(n, np.float32)
+    if qids:
+        in_question = np.asarray(shelf.counts[rows][:, qids].sum(axis=1)).ravel()
 
     qtype = question_type(question)
-    texts = [shelf.sentence_text(int(r)) for r in rows]
     art = shelf.article_ids[rows]
     title_share = {}
     for a in np.unique(art).tolist():
@@ -312,11 +344,9 @@ def featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) -
     f[:, 6] = bm / max(float(bm.max()), 1e-9)
     f[:, 7] = [title_share[a] for a in art.tolist()]
     f[:, 8] = [best_dense_by_article[a] - best_dense for a in art.tolist()]
-    for i, t in enumerate(texts):
-        st = terms(t)
-        f[i, 9] = type_match(qtype, t, qset)
-        f[i, 10] = (sum(1 for x in st if x not in qset) / len(st)) if st else 0.0
-        f[i, 12] = np.log1p(len(st))
+    f[:, 9] = type_match(qtype, shelf.facts, rows, qset)
+    f[:, 10] = np.where(lengths > 0, (lengths - in_question) / np.maximum(lengths, 1), 0.0)
+    f[:, 12] = np.log1p(lengths)
     f[:, 11] = missing / max(max_idf, 1e-9)
     f[:, 13] = 1.0
     return Candidates(rows, f)

@@ -273,6 +273,14 @@ class Store:
             rows = s.exec(select(Article.id, Article.title, Article.text).where(Article.collection == collection)).all()
             return {int(r[0]): (r[1], r[2]) for r in rows}
 
+    def article_refs(self, collection: str) -> dict[int, tuple[str | None, str | None]]:
+        """article id -> (url, source id)."""
+        with self.session() as s:
+            rows = s.exec(
+                select(Article.id, Article.url, Article.source_id).where(Article.collection == collection)
+            ).all()
+            return {int(r[0]): (r[1], r[2]) for r in rows}
+
     def counts(self, collection: str | None = None) -> dict[str, int]:
         with self.session() as s:
             out = {}

@@ -22,6 +22,10 @@ import numpy as np
 
 from index.errors import StoreError
 
+# Single-query searches are microseconds of work; FAISS's OpenMP pool (a second one beside torch's)
+# only adds wake-up latency and contention on 2 cores. Builds raise it temporarily (see `build`).
+faiss.omp_set_num_threads(1)
+
 FLAT = "flat"
 IVF = "ivf"
 
@@ -89,7 +93,11 @@ class VectorIndex:
             ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
             sample = vectors[rng.choice(n, size=min(n, max(train_sample, 40 * nlist)), replace=False)]
-            ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+            faiss.omp_set_num_threads(os.cpu_count() or 1)
+            try:
+                ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+            finally:
+                faiss.omp_set_num_threads(1)
             ivf.make_direct_map(False)
             out = cls(dim, model_id, ivf, IVF, nprobe)
         else:
