@@ -1,0 +1,353 @@
+"""`quotebot` / `python -m bot`: the command line (run, ingest, ask, list, remove, reindex, stats, doctor, eval, bench).
+
+User mistakes print one line on stderr and exit non-zero; only bugs print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.config import Settings, load_settings
+from index.answer import Answer
+from index.errors import InputError, QuotebotError
+
+LOCAL_COLLECTION = "local"
+EXIT_USER = 1
+EXIT_DOCTOR = 3
+
+log = logging.getLogger("quotebot")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quotebot", description="Answer questions by quoting your articles.")
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("--data", type=Path, help="data directory (overrides the config's index.data_dir)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def guild(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--guild", help="Discord guild id (default: the local collection)")
+
+    sp = sub.add_parser("run", help="start the Discord bot (token from DISCORD_TOKEN)")
+
+    sp = sub.add_parser("ingest", help="add articles: files (.txt .md .html .pdf .jsonl) or http(s) URLs")
+    sp.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
+    guild(sp)
+
+    sp = sub.add_parser("ask", help="answer a question (or a batch of them) by quoting a sentence")
+    sp.add_argument("question", nargs="?", help="the question")
+    sp.add_argument("--batch", type=Path, help="JSON Lines file of {qid, question}")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--alternatives", type=int, default=2, help="other quotes to show (default 2)")
+    guild(sp)
+
+    sp = sub.add_parser("list", help="list articles")
+    sp.add_argument("--json", action="store_true")
+    guild(sp)
+
+    sp = sub.add_parser("remove", help="remove an article (by id or source id)")
+    sp.add_argument("ids", nargs="+", metavar="ID")
+    guild(sp)
+
+    sp = sub.add_parser("reindex", help="rebuild the vector index from the database")
+    sp.add_argument("--reencode", action="store_true", help="also re-embed every sentence")
+    guild(sp)
+
+    sp = sub.add_parser("stats", help="articles, passages, vectors, model, index type and sizes")
+    sp.add_argument("--json", action="store_true")
+    guild(sp)
+
+    sub.add_parser("doctor", help="check that the database and the vector index agree")
+
+    sp = sub.add_parser("eval", help="score answers on a question set (same metrics as score.py)")
+    sp.add_argument("articles", type=Path)
+    sp.add_argument("questions", type=Path)
+    sp.add_argument("--out", type=Path, help="write predictions here")
+    sp.add_argument("--reuse", action="store_true", help="reuse --data instead of a throwaway data dir")
+
+    sp = sub.add_parser("bench", help="benchmark ingest, ask and scale against raw model/FAISS limits")
+    sp.add_argument("--quick", action="store_true", help="a one-minute run")
+    sp.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,ask,scale,peer")
+    return p
+
+
+def collection_of(args: argparse.Namespace) -> str:
+    g = getattr(args, "guild", None)
+    if g is None:
+        return LOCAL_COLLECTION
+    if not str(g).isdigit():
+        raise InputError(f"--guild must be a Discord guild id (digits), not {g!r}.")
+    return str(g)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A tqdm bar on a terminal, nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=label, unit="sent", file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _open_library(settings: Settings) -> Any:
+    from index.library import Library
+
+    return Library(settings.library_settings())
+
+
+def format_answer(ans: Answer, *, alternatives: int) -> str:
+    lines: list[str] = []
+    if ans.quote is None:
+        lines.append("I couldn't find that in the articles.")
+        if ans.related:
+            lines.append("")
+            lines.append("Possibly related:")
+            for r in ans.related[:3]:
+                text = " ".join(r.text.split())
+                lines.append(f"  - {text[:300]}{'…' if len(text) > 300 else ''}  [{r.article.title}]")
+        return "\n".join(lines)
+    q = ans.quote
+    lines.append(f"> {' '.join(q.text.split())}")
+    src = q.article.url or q.article.source_id or f"article {q.article.id}"
+    lines.append(f"— {q.article.title} ({src})")
+    lines.append(f"confidence {ans.confidence:.0%}")
+    for alt in ans.alternatives[:alternatives]:
+        lines.append(f"  also: {' '.join(alt.text.split())[:300]}  [{alt.article.title}]")
+    return "\n".join(lines)
+
+
+def answer_json(ans: Answer, qid: str | None = None) -> dict[str, Any]:
+    q = ans.quote
+    out: dict[str, Any] = {} if qid is None else {"qid": qid}
+    out.update({
+        "question": ans.question,
+        "quote": q.text if q else None,
+        "article_id": (q.article.source_id or str(q.article.id)) if q else None,
+        "title": q.article.title if q else None,
+        "url": q.article.url if q else None,
+        "start": q.start if q else None,
+        "end": q.end if q else None,
+        "score": round(ans.confidence, 6),
+    })
+    if qid is not None:
+        del out["question"]
+    return out
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    coll = collection_of(args)
+    failures = 0
+    for item in args.paths:
+        try:
+            with progress_bar(f"embedding {Path(item).name}", sys.stderr.isatty()) as bar:
+                if item.startswith(("http://", "https://")):
+                    results = [lib.add_url(coll, item)]
+                elif "://" in item:
+                    raise InputError(f"Only http(s) URLs and local files can be ingested, not {item!r}.")
+                else:
+                    results = lib.add_file(coll, Path(item), progress=bar)
+        except QuotebotError as e:
+            print(f"quotebot: {item}: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        added = [r for r in results if r.status != "unchanged"]
+        same = len(results) - len(added)
+        for r in added[:20]:
+            a = r.article
+            print(f"{r.status} [{a.id}] {a.title} ({a.n_sentences} sentences, {a.n_chunks} passages)", file=out)
+        if len(added) > 20:
+            print(f"... and {len(added) - 20} more", file=out)
+        if same:
+            print(f"{same} unchanged (already stored) from {item}", file=out)
+    return EXIT_USER if failures else 0
+
+
+def _read_batch(path: Path) -> list[tuple[str, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"Cannot read {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text.") from e
+    items = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            items.append((str(rec["qid"]), str(rec["question"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise InputError(f"{path}:{n}: expected a JSON object with qid and question.") from e
+    return items
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if (args.question is None) == (args.batch is None):
+        raise InputError("Give either a QUESTION or --batch FILE.")
+    lib = _open_library(settings)
+    coll = collection_of(args)
+    if lib.count(coll) == 0:
+        raise InputError("There are no articles yet; add some with `quotebot ingest PATH`.")
+    if args.batch is not None:
+        items = _read_batch(args.batch)
+        limit = settings.limits.max_question_chars
+        ok = [(qid, q) for qid, q in items if q.strip() and len(" ".join(q.split())) <= limit]
+        answers = dict(zip((qid for qid, _ in ok), lib.ask_many(coll, [q for _, q in ok]), strict=True))
+        for qid, _q in items:
+            a = answers.get(qid)
+            if a is None:
+                rec = {"qid": qid, "quote": None, "article_id": None, "title": None, "url": None, "score": None,
+                       "error": "empty or too long question"}
+            else:
+                rec = answer_json(a, qid)
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        return 0
+    ans = lib.ask(coll, args.question, alternatives=args.alternatives)
+    if args.json:
+        out.write(json.dumps(answer_json(ans), ensure_ascii=False) + "\n")
+    else:
+        print(format_answer(ans, alternatives=args.alternatives), file=out)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    arts = lib.articles(collection_of(args))
+    if args.json:
+        for a in arts:
+            out.write(json.dumps(a.__dict__, ensure_ascii=False) + "\n")
+        return 0
+    if not arts:
+        print("No articles yet.", file=out)
+    for a in arts:
+        src = a.url or a.source_id or ""
+        print(f"[{a.id}] {a.title}  ({a.n_sentences} sentences)  {src}".rstrip(), file=out)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    coll = collection_of(args)
+    failures = 0
+    for ref in args.ids:
+        try:
+            info = lib.remove(coll, ref)
+            print(f"removed [{info.id}] {info.title}", file=out)
+        except QuotebotError as e:
+            print(f"quotebot: {e}", file=sys.stderr)
+            failures += 1
+    return EXIT_USER if failures else 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    colls = [collection_of(args)] if args.guild else (lib.collections() or [LOCAL_COLLECTION])
+    for c in colls:
+        with progress_bar(f"re-embedding {c}", sys.stderr.isatty() and args.reencode) as bar:
+            shelf = lib.rebuild(c, reencode=args.reencode, progress=bar)
+        print(f"reindexed {c}: {shelf.passages.count} passage vectors ({shelf.passages.kind})", file=out)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    st = lib.stats(collection_of(args))
+    if args.json:
+        out.write(json.dumps(st, default=str) + "\n")
+    else:
+        for k, v in st.items():
+            print(f"{k:>15}: {v}", file=out)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    problems = lib.doctor()
+    if problems:
+        for p in problems:
+            print(f"problem: {p}", file=out)
+        print("Run `quotebot reindex` to rebuild the index from the database.", file=out)
+        return EXIT_DOCTOR
+    print(f"ok: database and index agree ({len(lib.collections())} collections)", file=out)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise InputError("DISCORD_TOKEN is not set: export DISCORD_TOKEN=<your bot token> and run again.")
+    from bot.client import run_bot
+
+    run_bot(settings, token)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.evaluate import run_eval
+
+    return run_eval(args, settings, out)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.bench import run_bench
+
+    return run_bench(args, settings, out)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
+    "run": cmd_run, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
+    "reindex": cmd_reindex, "stats": cmd_stats, "doctor": cmd_doctor, "eval": cmd_eval, "bench": cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config, data_dir=args.data)
+        return COMMANDS[args.command](args, settings, out or sys.stdout)
+    except QuotebotError as e:
+        print(f"quotebot: error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("quotebot: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Settings from config.toml and the environment, validated once at start-up and passed down.
+
+Secrets never live in the TOML file: the Discord token comes only from `DISCORD_TOKEN`.
+Environment overrides: QUOTEBOT_DATA (data_dir), QUOTEBOT_DATABASE_URL (database_url),
+QUOTEBOT_MODEL (model).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from index.errors import InputError
+from index.fetch import FetchPolicy
+from index.library import LibrarySettings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IndexConfig(_Section):
+    """[index]: storage, model and retrieval."""
+
+    data_dir: Path = Path("quotebot-data")
+    database_url: str = ""  # empty = SQLite file in data_dir
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(64, ge=1, le=1024)
+    passage_sentences: int = Field(4, ge=1, le=32)
+    passage_overlap: int = Field(1, ge=0, le=31)
+    dense_k: int = Field(40, ge=1, le=1000)
+    lexical_k: int = Field(40, ge=0, le=1000)
+    passage_k: int = Field(8, ge=1, le=200)
+    ivf_threshold: int = Field(200_000, ge=1000)
+    nprobe: int = Field(32, ge=1, le=4096)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class LimitsConfig(_Section):
+    """[limits]: what users may send."""
+
+    max_article_bytes: int = Field(20_000_000, ge=1000)
+    max_question_chars: int = Field(2000, ge=10)
+    max_articles: int = Field(100_000, ge=1)
+
+
+class FetchConfig(_Section):
+    """[fetch]: the guarded URL fetcher for /articles add url:."""
+
+    max_bytes: int = Field(10_000_000, ge=1000)
+    timeout_s: float = Field(15.0, gt=0, le=300)
+    max_redirects: int = Field(5, ge=0, le=20)
+    allow_networks: list[str] = []  # e.g. ["127.0.0.0/8"] in tests only; never in production
+
+
+class BotConfig(_Section):
+    """[bot]: the Discord side."""
+
+    dev_guild_id: int | None = None  # sync commands to this guild instantly; global sync otherwise
+    moderator_role: str = ""  # role name that may curate articles besides Manage Messages
+    admin_role: str = ""  # role name that may reindex besides Administrator
+    mention_questions: bool = True  # answer "@quotebot question" (needs the message content intent)
+    ask_cooldown_s: float = Field(10.0, ge=0)
+    ask_cooldown_rate: int = Field(3, ge=1)
+    workers: int = Field(1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
+    articles_per_page: int = Field(10, ge=1, le=25)
+    log_questions: bool = True
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    index: IndexConfig = IndexConfig()
+    limits: LimitsConfig = LimitsConfig()
+    fetch: FetchConfig = FetchConfig()
+    bot: BotConfig = BotConfig()
+
+    def library_settings(self) -> LibrarySettings:
+        ix, lim, f = self.index, self.limits, self.fetch
+        return LibrarySettings(
+            data_dir=ix.data_dir,
+            database_url=ix.database_url or None,
+            model=ix.model,
+            batch_size=ix.batch_size,
+            passage_sentences=ix.passage_sentences,
+            passage_overlap=min(ix.passage_overlap, ix.passage_sentences - 1),
+            dense_k=ix.dense_k,
+            lexical_k=ix.lexical_k,
+            passage_k=ix.passage_k,
+            ivf_threshold=ix.ivf_threshold,
+            nprobe=ix.nprobe,
+            threshold=ix.threshold,
+            max_article_bytes=lim.max_article_bytes,
+            max_question_chars=lim.max_question_chars,
+            max_articles=lim.max_articles,
+            fetch=FetchPolicy(max_bytes=f.max_bytes, timeout_s=f.timeout_s, max_redirects=f.max_redirects,
+                              allow_networks=tuple(f.allow_networks)),
+        )
+
+
+def load_settings(path: Path | None = None, *, data_dir: Path | None = None,
+                  env: dict[str, str] | None = None) -> Settings:
+    """Read `path` (or ./config.toml when present), apply environment overrides, validate."""
+    env = dict(os.environ) if env is None else env
+    raw: dict[str, object] = {}
+    if path is None and Path("config.toml").exists():
+        path = Path("config.toml")
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise InputError(f"Config file not found: {path}") from e
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path} is not valid TOML: {e}") from e
+    if "token" in str(raw.get("bot", {})).lower():
+        raise InputError("Do not put the Discord token in the config file; set DISCORD_TOKEN instead.")
+    index = dict(raw.get("index", {}))  # type: ignore[call-overload]
+    if env.get("QUOTEBOT_DATA"):
+        index["data_dir"] = env["QUOTEBOT_DATA"]
+    if env.get("QUOTEBOT_DATABASE_URL"):
+        index["database_url"] = env["QUOTEBOT_DATABASE_URL"]
+    if env.get("QUOTEBOT_MODEL"):
+        index["model"] = env["QUOTEBOT_MODEL"]
+    if data_dir is not None:
+        index["data_dir"] = str(data_dir)
+    raw["index"] = index
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"Invalid setting {where}: {first['msg']}") from e
