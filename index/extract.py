@@ -1,0 +1,744 @@
+"""Turn uploaded or fetched bytes (HTML, PDF, Markdown, plain text, JSON Lines) into clean article text."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import logging
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from html import unescape
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pypdf
+import trafilatura
+
+from index.errors import InputError, UnsupportedFormat
+
+__all__ = ["Document", "clean_plain_text", "extract"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article's text, ready to be split into sentences and quoted."""
+
+    text: str  # clean article text; quotes will be slices of this exact string
+    title: str
+    url: str | None = None  # source URL if known
+    source_id: str | None = None  # caller-chosen id (the "id" field of a JSON Lines record)
+    kind: str = "text"  # "text" | "markdown" | "html" | "pdf" | "jsonl"
+
+
+MAX_TITLE_CHARS = 200
+MAX_PDF_PAGES = 2_000
+# libxml2 checks each new attribute against the element's others, so parsing is quadratic in the
+# attribute count (100,000 attributes take minutes); no real page comes near this.
+MAX_HTML_ATTRIBUTES_PER_TAG = 1_000
+# Below this share of undecodable bytes we assume a few stray bytes in a UTF-8 file, not another encoding.
+MAX_BAD_BYTE_RATIO = 0.01
+
+_SUPPORTED = "plain text (.txt), Markdown (.md), HTML (.html), PDF (.pdf) or JSON Lines (.jsonl)"
+
+_KIND_BY_EXTENSION = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+_KIND_BY_MEDIA_TYPE = {
+    "text/plain": "text",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/pdf": "pdf",
+    "application/x-ndjson": "jsonl",
+    "application/ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/x-jsonlines": "jsonl",
+    "application/jsonlines": "jsonl",
+}
+
+# Media types that say nothing about the format: decide from the file name or the content instead.
+_VAGUE_MEDIA_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
+
+# Magic numbers of common binary files, so the error can say what the file really is.
+_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"RIFF", "a RIFF media file (WebP, WAV or AVI)"),
+    (b"PK\x03\x04", "a ZIP archive (or a Word/OpenDocument file)"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"BZh", "a bzip2-compressed file"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+# Page furniture: lines a site wraps around an article that must never be quoted as if the author
+# wrote them. A line is dropped only when it is short (see _FURNITURE_MAX_CHARS) and one of these
+# matches it from its first character; patterns ending in $ must match the whole line.
+_FURNITURE_MAX_CHARS = 160
+_FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        # teasers for other stories, usually a label glued to another headline
+        r"just in\s*:",
+        r"breaking(?: news)?\s*:",
+        r"read more(?:\s*[:»>…]|\s*$|\s+(?:about|on|here|at)\b)",
+        r"(?:also )?read(?: also)?\s*:",
+        r"(?:see|watch|listen)(?: also| more)?\s*:",
+        r"related\s*:",
+        r"related (?:articles?|stories|story|posts?|news|content|reading|topics)\b",
+        r"more (?:on this story|stories)\b",
+        r"more from (?:the )?[\w .&'-]{1,40}$",
+        r"recommended(?: for you| articles?| stories)?\s*:?$",
+        r"trending(?: now)?\s*:?$",
+        # links to the neighbouring articles
+        r"(?:«\s*|<\s*)?previous (?:article|post|story)",
+        r"next (?:article|post|story)",
+        r"(?:older|newer) (?:posts?|articles?)\s*[»>]?$",
+        # comment forms
+        r"please enter your (?:comment|name|e-?mail|website)",
+        r"you have entered an incorrect email",
+        r"leave a (?:comment|reply)\b",
+        r"(?:post|add|write|view|show|load) (?:a |your |all |more )?comments?\b[^.!?]{0,40}$",
+        r"\d+ comments?$",
+        r"comments?\s*(?:\(\d+\))?$",
+        r"cancel reply$",
+        r"you must be logged in to post a comment",
+        r"save my name, e-?mail,? and website",
+        r"log ?in to (?:comment|reply)",
+        # newsletters and sharing buttons
+        r"sign up\b.{0,80}\bnewsletters?\b",
+        r"sign up(?: now| here| today)?[.!]?$",
+        r"subscribe\b.{0,60}\b(?:newsletters?|updates|today|now)\b",
+        r"subscribe[.!]?$",
+        r"get (?:our|the)\b.{0,40}\bnewsletter\b",
+        r"share (?:this|on)\b[^.!?]{0,40}$",
+        r"share(?: this)?(?: article| story| post| page)?\s*:?$",
+        r"(?:tweet|email|print|whatsapp|facebook|twitter|linkedin|reddit|pinterest)\s*$",
+        r"click here\b",
+        r"follow us(?: on)?\b",
+        r"like us on facebook",
+        # advertising
+        r"advertisements?\s*$",
+        r"advert\s*$",
+        r"ad(?:vertising)? feature\s*$",
+        r"sponsored(?: content| post| story| links?)?\s*$",
+        r"(?:promoted|paid)(?: content| stories| post)?\s*$",
+        r"(?:story|article) continues below\b",
+        r"continue reading(?: below| the main story)?\s*$",
+        r"scroll (?:down )?to continue",
+        # cookie, privacy and legal notices
+        r".{0,120}\ball rights reserved\b",
+        r"copyright\s*(?:©|\(c\)|\d{4})",
+        r"©",
+        r"\(c\) \d{4}",
+        r"(?:this (?:web)?site|we) uses? cookies",
+        r"by (?:continuing|using) (?:to use )?(?:this|our) (?:web)?site",
+        r"(?:accept|reject|manage) (?:all )?cookies",
+        r"cookie (?:policy|settings|preferences|consent|notice)",
+        r"privacy (?:policy|notice|settings)\b[^.!?]{0,80}$",
+        r"terms (?:of (?:use|service)|(?:and|&) conditions)\b[^.!?]{0,80}$",
+        # picture credits
+        r"\(?(?:photo|image|picture|pictures|credit|photograph)s?(?: credit)?\s*:",
+        r"\(?[^.!?]{0,80}\bgetty images\)?\s*$",
+        r"\(?(?:pa|ap|afp|reuters|epa|shutterstock|alamy)(?: (?:images|photo|wire))?\)?\s*$",
+        # page numbers left in PDF text
+        r"page \d{1,4}(?: of \d{1,4})?\s*$",
+        r"\d{1,4}\s*$",
+    )
+)
+
+# Characters removed from every text: invisible format characters that break quoting or can
+# disguise text (soft hyphen, zero-width space, bidirectional overrides, BOM, word joiners).
+_INVISIBLE = dict.fromkeys(
+    [
+        0x00AD,
+        0x200B,
+        0x200E,
+        0x200F,
+        0x2060,
+        0x2061,
+        0x2062,
+        0x2063,
+        0x2064,
+        0xFEFF,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+_SPACES = re.compile(r"[ \t\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+
+
+# --------------------------------------------------------------------------------------------- public
+
+
+def extract(
+    data: bytes,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    url: str | None = None,
+    max_bytes: int = 20_000_000,
+) -> list[Document]:
+    """Detect the format from content_type, then filename extension (.txt .md .markdown .html .htm .pdf .jsonl), then sniffing; return one Document (or many for .jsonl)."""
+    if len(data) > max_bytes:
+        raise InputError(
+            f"That file is {_megabytes(len(data))}, which is over the {_megabytes(max_bytes)} limit."
+        )
+    if not data.strip():
+        raise InputError("That file is empty.")
+    if filename is None and url:
+        filename = PurePosixPath(unquote(urlsplit(url).path)).name or None
+    kind = _detect_kind(data, filename, content_type)
+    fallback_title = _title_from_filename(filename)
+
+    if kind == "pdf":
+        text, title = _extract_pdf(data, max_chars=max_bytes)
+        return [_document(text, title or fallback_title, url, "pdf")]
+
+    _refuse_binary(data)
+    if kind == "html":
+        html = _decode_html(data)
+        text, title, found_url = _extract_html(html, url, max_bytes)
+        return [_document(text, title or fallback_title, url or found_url, "html")]
+    raw = _decode(data)
+    if kind == "jsonl":
+        return _extract_jsonl(raw)
+    if kind == "markdown":
+        text, title = _extract_markdown(raw)
+        return [_document(text, title or fallback_title, url, "markdown")]
+    title_or_none, text = clean_plain_text(raw)
+    return [_document(text, title_or_none or fallback_title, url, "text")]
+
+
+def clean_plain_text(raw: str) -> tuple[str | None, str]:
+    """Return (title or None, cleaned text) for plain text."""
+    lines = _clean_lines(raw)
+    title: str | None = None
+    first = next((i for i, line in enumerate(lines) if line), None)
+    if first is not None:
+        candidate = lines[first]
+        rest_has_text = any(lines[first + 1 :])
+        if len(candidate) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(candidate) and rest_has_text:
+            title = candidate
+            lines = lines[first + 1 :]
+    return title, _join_lines(lines)
+
+
+# ------------------------------------------------------------------------------------ format choice
+
+
+def _detect_kind(data: bytes, filename: str | None, content_type: str | None) -> str:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    extension = PurePosixPath(filename).suffix.lower() if filename else ""
+    by_name = _KIND_BY_EXTENSION.get(extension)
+    if media_type not in _VAGUE_MEDIA_TYPES and media_type not in _KIND_BY_MEDIA_TYPE:
+        raise UnsupportedFormat(f"I can't read {media_type} content; send {_SUPPORTED}.")
+    by_type = _KIND_BY_MEDIA_TYPE.get(media_type)
+    if by_type == "text":
+        by_type = None  # many upload paths say text/plain for any text file; the name knows better
+    kind = by_type or by_name or _sniff_kind(data)
+    # Servers and people mislabel PDFs; the signature is unambiguous.
+    if kind != "pdf" and data.lstrip()[:5] == b"%PDF-":
+        kind = "pdf"
+    return kind
+
+
+def _sniff_kind(data: bytes) -> str:
+    head = data[:4096].lstrip()
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    lowered = head[:1024].lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<?xml")) or any(
+        tag in lowered for tag in (b"<html", b"<head", b"<body", b"<article")
+    ):
+        return "html"
+    if head.startswith(b"{"):
+        first_line = head.split(b"\n", 1)[0].strip()
+        try:
+            record = json.loads(first_line)
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict) and "text" in record:
+            return "jsonl"
+    if head.startswith((b"---\n", b"---\r\n", b"# ")) or re.search(rb"(?m)^#{1,6} \S", head):
+        return "markdown"
+    return "text"
+
+
+def _title_from_filename(filename: str | None) -> str:
+    if not filename:
+        return "Untitled"
+    stem = PurePosixPath(filename.replace("\\", "/")).stem
+    words = re.sub(r"[-_]+", " ", stem).strip()
+    return _tidy_title(words) or "Untitled"
+
+
+def _tidy_title(title: str) -> str:
+    title = unicodedata.normalize("NFC", title).translate(_INVISIBLE)
+    title = _CONTROL.sub("", _LINE_BREAKS.sub(" ", title))
+    title = _SPACES.sub(" ", title).strip()
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+    return title
+
+
+def _document(text: str, title: str, url: str | None, kind: str) -> Document:
+    if not text.strip():
+        raise InputError("I couldn't find any article text in that file.")
+    return Document(text=text, title=_tidy_title(title) or "Untitled", url=url, kind=kind)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+# ----------------------------------------------------------------------------------------- decoding
+
+
+def _refuse_binary(data: bytes) -> None:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # UTF-16 is full of NUL bytes; _decode handles it
+    for signature, description in _BINARY_SIGNATURES:
+        if data.startswith(signature):
+            raise UnsupportedFormat(f"That looks like {description}, not text; send {_SUPPORTED}.")
+    if b"\x00" in data:
+        raise UnsupportedFormat(f"That file is binary, not text; send {_SUPPORTED}.")
+
+
+def _decode(data: bytes, fallback_encoding: str | None = None) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    else:
+        candidates = ["utf-8"]
+    if fallback_encoding:
+        candidates.append(fallback_encoding)
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        return _refuse_control_heavy(text)
+    if candidates[0] == "utf-16":
+        raise InputError(
+            "That file says it is UTF-16 but isn't valid UTF-16; save it as UTF-8 and try again."
+        )
+    text = data.decode("utf-8", errors="replace")
+    # Each replacement character stands for at least one bad byte; genuine U+FFFD in the file don't count.
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    if bad > MAX_BAD_BYTE_RATIO * len(data):
+        raise InputError("That file isn't UTF-8 text; save it as UTF-8 and try again.")
+    return _refuse_control_heavy(text)
+
+
+def _refuse_control_heavy(text: str) -> str:
+    sample = text[:8192]
+    controls = len(_CONTROL.findall(sample))
+    if controls > 0.05 * len(sample):
+        raise UnsupportedFormat(f"That file looks binary, not text; send {_SUPPORTED}.")
+    return text
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+
+
+def _decode_html(data: bytes) -> str:
+    declared = _META_CHARSET.search(data[:4096])
+    fallback = declared.group(1).decode("ascii") if declared else None
+    if fallback:
+        try:
+            if codecs.lookup(fallback).name in {"utf-8", "utf-16", "utf-32"}:
+                fallback = None
+        except LookupError:
+            fallback = None
+    return _decode(data, fallback)
+
+
+# --------------------------------------------------------------------------------------- plain text
+
+
+def _clean_lines(raw: str) -> list[str]:
+    """Normalise characters and whitespace, strip each line and drop furniture lines."""
+    text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
+    text = _CONTROL.sub("", _LINE_BREAKS.sub("\n", text))
+    lines = []
+    for line in text.split("\n"):
+        line = _SPACES.sub(" ", line).strip()
+        if line and _is_furniture(line):
+            continue
+        lines.append(line)
+    return lines
+
+
+def _is_furniture(line: str) -> bool:
+    if len(line) > _FURNITURE_MAX_CHARS:
+        return False
+    return any(pattern.match(line) for pattern in _FURNITURE_PATTERNS)
+
+
+def _join_lines(lines: list[str]) -> str:
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+# ----------------------------------------------------------------------------------------- Markdown
+
+_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n(.*?)\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT_MATTER_TITLE = re.compile(r"""^title\s*[:=]\s*(?P<q>["']?)(.+?)(?P=q)\s*$""", re.MULTILINE)
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+|$)(.*?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_OR_RULE = re.compile(r"^\s{0,3}(?:=+|-+|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})\s*$")
+_TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_BLOCKQUOTE = re.compile(r"^\s*(?:>\s?)+")
+_LIST_BULLET = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s+)?")
+_LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]{1,500}\]:\s*\S+.*$")
+_IMAGE = re.compile(r"!\[[^\]\n]{0,1000}\](?:\([^)\n]{0,2000}\)|\[[^\]\n]{0,500}\])")
+_LINK = re.compile(r"\[([^\]\n]{0,1000})\](?:\([^)\n]{0,2000}\)|\[[^\]\n]{0,500}\])")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]{1,2000})>")
+_INLINE_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,30}(?:\s[^<>\n]{0,500})?/?>")
+_CODE_SPAN = re.compile(r"(`+)([^`\n]{1,1000}?)\1")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)([^\n]{1,1000}?)(?<=\S)\1")
+_EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])([^\n*]{1,1000}?)(?<=[^\s*])\*")
+_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=[^\s_])([^\n_]{1,1000}?)(?<=[^\s_])_(?![\w_])")
+_STRIKE = re.compile(r"~~(?=\S)([^\n]{1,1000}?)(?<=\S)~~")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|~])")
+
+
+def _extract_markdown(raw: str) -> tuple[str, str | None]:
+    text = _LINE_BREAKS.sub("\n", raw.lstrip("\ufeff"))
+    title: str | None = None
+    front = _FRONT_MATTER.match(text)
+    if front:
+        found = _FRONT_MATTER_TITLE.search(front.group(1))
+        title = found.group(2).strip() if found and found.group(2).strip() else None
+        text = text[front.end() :]
+    text = _remove_html_comments(text)
+
+    lines: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        opener = _FENCE.match(line)
+        if fence is not None:
+            # Code is not prose: the whole fenced block goes, markers included.
+            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence):
+                fence = None
+            continue
+        if opener:
+            fence = opener.group(1)
+            continue
+        heading = _ATX_HEADING.match(line)
+        if heading:
+            words = heading.group(2).strip()
+            if title is None and len(heading.group(1)) == 1 and words:
+                title = _strip_inline_markdown(words)
+                continue
+            if title is not None and _strip_inline_markdown(words) == title and not any(lines):
+                continue  # the front matter title repeated as the first heading
+            lines.append(words)
+            continue
+        if title is None and re.match(r"^\s{0,3}=+\s*$", line) and lines and lines[-1].strip():
+            title = _strip_inline_markdown(lines.pop().strip())  # "Title" underlined with "===="
+            continue
+        if _SETEXT_OR_RULE.match(line) or _TABLE_DELIMITER.match(line) or _LINK_DEFINITION.match(line):
+            continue
+        line = _BLOCKQUOTE.sub("", line)
+        line = _LIST_BULLET.sub("", line)
+        if line.lstrip().startswith("|") or line.rstrip().endswith("|"):
+            line = line.strip().strip("|").replace("|", " ")
+        lines.append(line)
+    body = _strip_inline_markdown("\n".join(lines))
+    return _join_lines(_clean_lines(body)), title
+
+
+def _strip_inline_markdown(text: str) -> str:
+    text = _IMAGE.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _INLINE_TAG.sub("", text)
+    text = _CODE_SPAN.sub(lambda m: m.group(2).strip(), text)
+    text = _STRONG.sub(r"\2", text)
+    text = _EMPHASIS_STAR.sub(r"\1", text)
+    text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
+    text = _STRIKE.sub(r"\1", text)
+    text = _ESCAPE.sub(r"\1", text)
+    return unescape(text)
+
+
+def _remove_html_comments(text: str) -> str:
+    # str.find keeps this linear; a lazy regex rescans to the end for every unclosed "<!--".
+    parts = []
+    position = 0
+    while (start := text.find("<!--", position)) != -1:
+        parts.append(text[position:start])
+        end = text.find("-->", start + 4)
+        if end == -1:
+            position = len(text)
+            break
+        position = end + 3
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- HTML
+
+_TAG_WITH_ATTRIBUTES = re.compile(
+    r"""<[A-Za-z][^\s/>]*+(?:[\s/]++[^\s/>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?+)*+"""
+)
+_ATTRIBUTE = re.compile(r"""[\s/]++[^\s/>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?+""")
+_TITLE_TAG = re.compile(r"<title\b[^>]{0,500}>([^<]{1,1000})", re.IGNORECASE)
+_H1_TAG = re.compile(r"<h1\b[^>]{0,500}>(.{1,2000}?)</h1\s*>", re.IGNORECASE | re.DOTALL)
+_ANY_TAG = re.compile(r"<[^>]{0,2000}>")
+
+
+def _extract_html(html: str, url: str | None, max_bytes: int) -> tuple[str, str | None, str | None]:
+    _refuse_attribute_bomb(html)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = trafilatura.bare_extraction(
+                html,
+                url=url,
+                with_metadata=True,
+                include_comments=False,
+                include_tables=False,
+                include_images=False,
+                include_links=False,
+                favor_precision=True,
+            )
+    except (RecursionError, MemoryError) as error:
+        raise InputError("That HTML is nested too deeply or is too large to read.") from error
+    except Exception as error:  # lxml and trafilatura raise many types on hostile markup
+        log.info("trafilatura failed: %r", error)
+        raise InputError("I couldn't read that HTML page.") from error
+
+    text = getattr(result, "text", None) if result is not None else None
+    title = getattr(result, "title", None) if result is not None else None
+    found_url = getattr(result, "url", None) if result is not None else None
+    if not text or not text.strip():
+        raise InputError("I couldn't find any article text in that HTML page.")
+    if len(text) > max_bytes:
+        raise InputError("That page's text is too large.")
+    title = title or _fallback_html_title(html)
+    lines = _clean_lines(text)
+    # trafilatura puts one paragraph per line; a blank line between them matches the plain-text layout.
+    paragraphs = [line for line in lines if line]
+    if title and paragraphs and _tidy_title(paragraphs[0]).casefold() == _tidy_title(title).casefold():
+        paragraphs = paragraphs[1:]
+    if not paragraphs:
+        raise InputError("I couldn't find any article text in that HTML page.")
+    return "\n\n".join(paragraphs), title, found_url if isinstance(found_url, str) else None
+
+
+def _refuse_attribute_bomb(html: str) -> None:
+    for tag in _TAG_WITH_ATTRIBUTES.finditer(html):
+        span = tag.group()
+        # Cheap pre-filter: a tag cannot hold many attributes in a few characters.
+        if len(span) > 2 * MAX_HTML_ATTRIBUTES_PER_TAG and span.count("=") > MAX_HTML_ATTRIBUTES_PER_TAG:
+            count = sum(1 for _ in _ATTRIBUTE.finditer(span))
+            if count > MAX_HTML_ATTRIBUTES_PER_TAG:
+                raise InputError(
+                    f"That HTML has a tag with {count:,} attributes; I stop reading at "
+                    f"{MAX_HTML_ATTRIBUTES_PER_TAG:,}."
+                )
+
+
+def _fallback_html_title(html: str) -> str | None:
+    for pattern in (_TITLE_TAG, _H1_TAG):
+        found = pattern.search(html)
+        if found:
+            title = _tidy_title(unescape(_ANY_TAG.sub(" ", found.group(1))))
+            if title:
+                return title
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- PDF
+
+_HYPHENATED = re.compile(r"[^\W\d_]-$")
+
+
+def _extract_pdf(data: bytes, *, max_chars: int) -> tuple[str, str | None]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                _decrypt_with_empty_password(reader)
+            page_count = len(reader.pages)
+            if page_count > MAX_PDF_PAGES:
+                raise InputError(f"That PDF has {page_count:,} pages; I read at most {MAX_PDF_PAGES:,}.")
+            pages: list[str] = []
+            total = 0
+            for page in reader.pages:
+                page_text = page.extract_text() or ""
+                total += len(page_text)
+                if total > max_chars:
+                    raise InputError("That PDF holds more text than I can store for one article.")
+                pages.append(page_text)
+            metadata_title = _pdf_metadata_title(reader)
+    except InputError:
+        raise
+    except (RecursionError, MemoryError) as error:
+        raise InputError("That PDF is malformed (its structure is nested too deeply).") from error
+    except Exception as error:  # pypdf raises PdfReadError, ValueError, KeyError, ... on broken files
+        log.info("pypdf failed: %r", error)
+        raise InputError("That PDF is damaged or malformed, so I can't read it.") from error
+
+    text = _join_pdf_pages(pages)
+    if not text.strip():
+        raise InputError(
+            "That PDF has no text I can extract (it may be scanned images); send a PDF with real text."
+        )
+    title, body = clean_plain_text(text)
+    if metadata_title:
+        # The metadata title usually repeats the first line; keep that line out of the body either way.
+        if title is not None and _tidy_title(title).casefold() != metadata_title.casefold():
+            body = _join_lines([title, "", body])
+        title = metadata_title
+    return body, title
+
+
+def _decrypt_with_empty_password(reader: Any) -> None:
+    try:
+        decrypted = reader.decrypt("")
+    except Exception as error:  # pypdf raises DependencyError for AES without a crypto library
+        raise InputError("That PDF is encrypted, so I can't read it; send an unprotected copy.") from error
+    if not decrypted:
+        raise InputError(
+            "That PDF is encrypted with a password, so I can't read it; send an unprotected copy."
+        )
+
+
+def _pdf_metadata_title(reader: Any) -> str | None:
+    metadata = reader.metadata
+    raw = metadata.get("/Title") if metadata else None
+    if not isinstance(raw, str):
+        return None
+    title = _tidy_title(raw)
+    title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title)
+    if not title or title.lower() in {"untitled", "title", "document"}:
+        return None
+    return title
+
+
+def _join_pdf_pages(pages: list[str]) -> str:
+    """Undo PDF line wrapping: join soft breaks and hyphenation, keep paragraph breaks."""
+    lines: list[str] = []
+    for page in pages:
+        page_lines = [_SPACES.sub(" ", line).strip() for line in _LINE_BREAKS.sub("\n", page).split("\n")]
+        lines.extend(
+            line for line in page_lines if not re.fullmatch(r"(?:page )?\d{1,4}(?: of \d{1,4})?", line, re.I)
+        )
+        lines.append("")  # page boundary: a weak paragraph break, see below
+    widths = sorted(len(line) for line in lines if line)
+    typical = widths[len(widths) * 3 // 4] if widths else 0
+
+    out: list[str] = []
+    previous = ""  # the previous physical line, not the paragraph built so far
+    pending_blank = False
+    for line in lines:
+        if not line:
+            pending_blank = True
+            continue
+        starts_lower = line[0].islower()
+        if not out:
+            out.append(line)
+        elif _HYPHENATED.search(previous) and starts_lower:
+            out[-1] = out[-1][:-1] + line
+        elif starts_lower or (
+            # A short line without a full stop is a heading or the end of a paragraph, not a wrap.
+            not pending_blank and not _SENTENCE_END.search(previous) and len(previous) >= 0.6 * typical
+        ):
+            out[-1] = out[-1] + " " + line
+        else:
+            out.append("")
+            out.append(line)
+        previous = line
+        pending_blank = False
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------------------- JSON Lines
+
+
+def _extract_jsonl(raw: str) -> list[Document]:
+    documents: list[Document] = []
+    first_line_of_id: dict[str, int] = {}
+    # Split on "\n" only: str.splitlines would also split inside strings at U+2028 and friends.
+    for number, line in enumerate(raw.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "it is nested too deeply"
+            raise InputError(f"Line {number} is not valid JSON ({reason}).") from error
+        if not isinstance(record, dict):
+            raise InputError(f'Line {number} is not a JSON object like {{"id": ..., "text": ...}}.')
+        text = record.get("text")
+        if text is None:
+            raise InputError(f'Line {number} has no "text" field.')
+        if not isinstance(text, str):
+            raise InputError(f'Line {number}: "text" must be a string.')
+        if not text.strip():
+            raise InputError(f'Line {number}: "text" is empty.')
+        source_id = _record_id(record.get("id"), number)
+        if source_id is not None:
+            if source_id in first_line_of_id:
+                raise InputError(
+                    f'Line {number} repeats the id "{source_id}" from line {first_line_of_id[source_id]}.'
+                )
+            first_line_of_id[source_id] = number
+        title = record.get("title")
+        if title is not None and not isinstance(title, str):
+            raise InputError(f'Line {number}: "title" must be a string.')
+        url = record.get("url")
+        if url is not None and not isinstance(url, str):
+            raise InputError(f'Line {number}: "url" must be a string.')
+        documents.append(
+            Document(
+                text=text,
+                title=_tidy_title(title or "") or source_id or "Untitled",
+                url=url or None,
+                source_id=source_id,
+                kind="jsonl",
+            )
+        )
+    if not documents:
+        raise InputError("That JSON Lines file has no records.")
+    return documents
+
+
+def _record_id(value: object, number: int) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(f'Line {number}: "id" must be a string or a whole number.')
+    return str(value)
