@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.retrieve import FEATURES
+from index.retrieve import EVIDENCE, FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
 
@@ -24,13 +24,10 @@ JUDGE_FEATURES = (
     "top",  # ranker score of the best candidate
     "margin",  # best - second best ranker score
     "softmax",  # softmax probability of the best candidate among the candidates
-    "dense",
-    "dense_ctx",
-    "lex",
-    "lex_ctx",
-    "missing_key",
-    "type_match",
-    "title",
+    # the best candidate's ranking features
+    "dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title", "article_dense", "novel",
+    "log_len",
+    *EVIDENCE,  # and its evidence (retrieve.judge_evidence)
     "bias",
 )
 
@@ -80,6 +77,8 @@ class Scorer:
     ranker: np.ndarray
     judge: np.ndarray
     threshold: float
+    judge_mean: np.ndarray | None = None  # judge inputs are standardised: (x - mean) / scale
+    judge_scale: np.ndarray | None = None
     info: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -88,7 +87,7 @@ class Scorer:
         w = dict.fromkeys(FEATURES, 0.0)
         w.update(dense=4.0, dense_ctx=1.0, lex=4.0, lex_ctx=1.0, type_match=1.0, title=0.5, missing_key=-1.0)
         j = dict.fromkeys(JUDGE_FEATURES, 0.0)
-        j.update(top=1.0, bias=-5.0)
+        j.update(top=1.0, missing_share=-2.0, bias=-5.0)
         return cls(np.array([w[k] for k in FEATURES], np.float32), np.array([j[k] for k in JUDGE_FEATURES],
                    np.float32), 0.5)
 
@@ -98,10 +97,13 @@ class Scorer:
             return cls.default()
         raw = json.loads(path.read_text())
         rk, jd = raw["ranker"], raw["judge"]
+        mean, scale = raw.get("judge_mean", {}), raw.get("judge_scale", {})
         return cls(
             np.array([float(rk.get(k, 0.0)) for k in FEATURES], np.float32),
             np.array([float(jd.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
             float(raw["threshold"]),
+            np.array([float(mean.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
+            np.array([float(scale.get(k, 1.0)) or 1.0 for k in JUDGE_FEATURES], np.float32),
             dict(raw.get("info", {})),
         )
 
@@ -109,6 +111,8 @@ class Scorer:
         path.write_text(json.dumps({
             "ranker": dict(zip(FEATURES, map(float, self.ranker), strict=True)),
             "judge": dict(zip(JUDGE_FEATURES, map(float, self.judge), strict=True)),
+            "judge_mean": dict(zip(JUDGE_FEATURES, map(float, self._mean()), strict=True)),
+            "judge_scale": dict(zip(JUDGE_FEATURES, map(float, self._scale()), strict=True)),
             "threshold": self.threshold,
             "info": self.info,
         }, indent=2) + "\n")
@@ -116,13 +120,21 @@ class Scorer:
     def rank(self, features: np.ndarray) -> np.ndarray:
         return features @ self.ranker
 
-    def confidence(self, features: np.ndarray, scores: np.ndarray) -> float:
-        x = judge_features(features, scores)
-        return float(1.0 / (1.0 + np.exp(-float(x @ self.judge))))
+    def _mean(self) -> np.ndarray:
+        return self.judge_mean if self.judge_mean is not None else np.zeros(len(JUDGE_FEATURES), np.float32)
+
+    def _scale(self) -> np.ndarray:
+        return self.judge_scale if self.judge_scale is not None else np.ones(len(JUDGE_FEATURES), np.float32)
+
+    def confidence(self, judge_inputs: np.ndarray) -> float:
+        """Probability that quoting the best candidate is right, from `judge_features(...)`."""
+        x = (judge_inputs - self._mean()) / self._scale()
+        return float(1.0 / (1.0 + np.exp(-float(np.clip(x @ self.judge, -50, 50)))))
 
 
-def judge_features(features: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The judge's inputs for one question, from its candidates' features and ranker scores."""
+def judge_features(features: np.ndarray, scores: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """The judge's inputs for one question: its candidates' features and ranker scores, and the
+    best candidate's evidence (`retrieve.judge_evidence`)."""
     order = np.argsort(-scores)
     top = int(order[0])
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
@@ -136,6 +148,8 @@ def judge_features(features: np.ndarray, scores: np.ndarray) -> np.ndarray:
         "softmax": soft,
         "bias": 1.0,
     }
-    for k in ("dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title"):
+    for k in ("dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title", "article_dense",
+              "novel", "log_len"):
         vals[k] = float(row[fi[k]])
+    vals.update(zip(EVIDENCE, map(float, evidence), strict=True))
     return np.array([vals[k] for k in JUDGE_FEATURES], np.float32)

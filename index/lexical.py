@@ -22,7 +22,7 @@ STOPWORDS = frozenset(
     theirs them then there these they this those to too us was we were what when where which while who whom
     whose why will with would you your yours also about after again against all am any because before below
     between both during each few further here just more most no nor not now off once only other out over own
-    same some such through under until up very s t don ve ll re d m o y did name named called
+    same some such through under until up very s t don ve ll re d m o y did name named called many much
     """.split()
 )
 
@@ -43,6 +43,8 @@ def stem(word: str) -> str:
             if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
                 base = base[:-1]  # 'stopped' -> 'stop'
             return base
+    if word.endswith("e") and len(word) >= 4:
+        return word[:-1]  # 'fire' ~ 'fired' -> 'fir', 'produce' ~ 'produced'
     return word
 
 

@@ -21,14 +21,14 @@ from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from index.answer import Answer, ArticleRef, Quote, Scorer
+from index.answer import Answer, ArticleRef, Quote, Scorer, judge_features
 from index.chunking import make_passages
 from index.embedding import DEFAULT_MODEL, Embedder
 from index.errors import InputError, NotFound, StoreError
 from index.extract import Document, extract
 from index.fetch import FetchPolicy, fetch
 from index.lexical import terms
-from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize
+from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize, judge_evidence
 from index.sentences import split_sentences
 from index.store import Article, Chunk, Meta, Question, Sentence, Store, content_hash, vector_bytes, vectors_from_bytes
 from index.vectors import VectorIndex
@@ -530,8 +530,9 @@ class Library:
             return Answer(question, None, 0.0)
         cands = featurize(shelf, rows, question, qvec)
         scores = self.scorer.rank(cands.features)
-        confidence = self.scorer.confidence(cands.features, scores)
         order = np.argsort(-scores)
+        evidence = judge_evidence(shelf, question, int(rows[order[0]]))
+        confidence = self.scorer.confidence(judge_features(cands.features, scores, evidence))
         refs = self._refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
         quotes = [self._quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]]
         best = quotes[0]
