@@ -115,7 +115,10 @@ def _trimmed(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[
         return
     while end - start > max_chars:
         cut = _word_cut(text, start, start + max_chars)
-        yield start, cut
+        piece_end = cut
+        while text[piece_end - 1].isspace():  # the cut may follow other whitespace ("\r", a double space)
+            piece_end -= 1
+        yield start, piece_end
         start = cut
         while start < end and text[start].isspace():
             start += 1
