@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=Path, help="JSON Lines file of {qid, question}")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.add_argument("--alternatives", type=int, default=2, help="other quotes to show (default 2)")
+    sp.add_argument("--always-quote", action="store_true",
+                    help="print the best quote even when declining (its score tells; for evaluation)")
     guild(sp)
 
     sp = sub.add_parser("list", help="list articles")
@@ -146,8 +148,8 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
     return "\n".join(lines)
 
 
-def answer_json(ans: Answer, qid: str | None = None) -> dict[str, Any]:
-    q = ans.quote
+def answer_json(ans: Answer, qid: str | None = None, *, always_quote: bool = False) -> dict[str, Any]:
+    q = ans.best if always_quote else ans.quote
     out: dict[str, Any] = {} if qid is None else {"qid": qid}
     out.update({
         "question": ans.question,
@@ -230,12 +232,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 rec = {"qid": qid, "quote": None, "article_id": None, "title": None, "url": None, "score": None,
                        "error": "empty or too long question"}
             else:
-                rec = answer_json(a, qid)
+                rec = answer_json(a, qid, always_quote=args.always_quote)
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         return 0
     ans = lib.ask(coll, args.question, alternatives=args.alternatives)
     if args.json:
-        out.write(json.dumps(answer_json(ans), ensure_ascii=False) + "\n")
+        out.write(json.dumps(answer_json(ans, always_quote=args.always_quote), ensure_ascii=False) + "\n")
     else:
         print(format_answer(ans, alternatives=args.alternatives), file=out)
     return 0

@@ -22,7 +22,7 @@ if ! python -c "import torch" 2>/dev/null; then
   fi
 fi
 # Pin the installed torch so that nothing below swaps it for a CUDA build.
-python -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > .venv/constraints.txt
+python -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' 2>/dev/null > .venv/constraints.txt
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 pip install -q -c .venv/constraints.txt -e "$spec"
