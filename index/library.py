@@ -665,6 +665,8 @@ class Library:
     def settings_model_id(self) -> str:
         from index.embedding import _BUNDLED_ALIASES
 
+        if self._embedder is not None:  # an embedder handed in (or already loaded) is the one in use
+            return self._embedder.model_id
         m = self.settings.model
         return DEFAULT_MODEL if m in _BUNDLED_ALIASES else m
 
