@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=Path, help="JSON Lines file of {qid, question}")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.add_argument("--alternatives", type=int, default=2, help="other quotes to show (default 2)")
-    sp.add_argument("--always-quote", action="store_true",
-                    help="print the best quote even when declining (its score tells; for evaluation)")
+    sp.add_argument(
+        "--always-quote",
+        action="store_true",
+        help="print the best quote even when declining (its score tells; for evaluation)",
+    )
     guild(sp)
 
     sp = sub.add_parser("list", help="list articles")
@@ -151,16 +154,18 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
 def answer_json(ans: Answer, qid: str | None = None, *, always_quote: bool = False) -> dict[str, Any]:
     q = ans.best if always_quote else ans.quote
     out: dict[str, Any] = {} if qid is None else {"qid": qid}
-    out.update({
-        "question": ans.question,
-        "quote": q.text if q else None,
-        "article_id": (q.article.source_id or str(q.article.id)) if q else None,
-        "title": q.article.title if q else None,
-        "url": q.article.url if q else None,
-        "start": q.start if q else None,
-        "end": q.end if q else None,
-        "score": round(ans.confidence, 6),
-    })
+    out.update(
+        {
+            "question": ans.question,
+            "quote": q.text if q else None,
+            "article_id": (q.article.source_id or str(q.article.id)) if q else None,
+            "title": q.article.title if q else None,
+            "url": q.article.url if q else None,
+            "start": q.start if q else None,
+            "end": q.end if q else None,
+            "score": round(ans.confidence, 6),
+        }
+    )
     if qid is not None:
         del out["question"]
     return out
@@ -187,7 +192,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         same = len(results) - len(added)
         for r in added[:20]:
             a = r.article
-            print(f"{r.status} [{a.id}] {a.title} ({a.n_sentences} sentences, {a.n_chunks} passages)", file=out)
+            print(
+                f"{r.status} [{a.id}] {a.title} ({a.n_sentences} sentences, {a.n_chunks} passages)", file=out
+            )
         if len(added) > 20:
             print(f"... and {len(added) - 20} more", file=out)
         if same:
@@ -229,8 +236,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         for qid, _q in items:
             a = answers.get(qid)
             if a is None:
-                rec = {"qid": qid, "quote": None, "article_id": None, "title": None, "url": None, "score": None,
-                       "error": "empty or too long question"}
+                rec = {
+                    "qid": qid,
+                    "quote": None,
+                    "article_id": None,
+                    "title": None,
+                    "url": None,
+                    "score": None,
+                    "error": "empty or too long question",
+                }
             else:
                 rec = answer_json(a, qid, always_quote=args.always_quote)
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -328,16 +342,26 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
-    "run": cmd_run, "ingest": cmd_ingest, "ask": cmd_ask, "list": cmd_list, "remove": cmd_remove,
-    "reindex": cmd_reindex, "stats": cmd_stats, "doctor": cmd_doctor, "eval": cmd_eval, "bench": cmd_bench,
+    "run": cmd_run,
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "list": cmd_list,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
+    "stats": cmd_stats,
+    "doctor": cmd_doctor,
+    "eval": cmd_eval,
+    "bench": cmd_bench,
 }
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         settings = load_settings(args.config, data_dir=args.data)
         return COMMANDS[args.command](args, settings, out or sys.stdout)

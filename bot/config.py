@@ -28,31 +28,31 @@ class IndexConfig(_Section):
     data_dir: Path = Path("quotebot-data")
     database_url: str = ""  # empty = SQLite file in data_dir
     model: str = "all-MiniLM-L6-v2"
-    batch_size: int = Field(64, ge=1, le=1024)
-    passage_sentences: int = Field(4, ge=1, le=32)
-    passage_overlap: int = Field(1, ge=0, le=31)
-    dense_k: int = Field(40, ge=1, le=1000)
-    lexical_k: int = Field(40, ge=0, le=1000)
-    passage_k: int = Field(8, ge=1, le=200)
-    ivf_threshold: int = Field(200_000, ge=1000)
-    nprobe: int = Field(32, ge=1, le=4096)
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    batch_size: int = Field(default=64, ge=1, le=1024)
+    passage_sentences: int = Field(default=4, ge=1, le=32)
+    passage_overlap: int = Field(default=1, ge=0, le=31)
+    dense_k: int = Field(default=40, ge=1, le=1000)
+    lexical_k: int = Field(default=40, ge=0, le=1000)
+    passage_k: int = Field(default=8, ge=1, le=200)
+    ivf_threshold: int = Field(default=200_000, ge=1000)
+    nprobe: int = Field(default=32, ge=1, le=4096)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class LimitsConfig(_Section):
     """[limits]: what users may send."""
 
-    max_article_bytes: int = Field(20_000_000, ge=1000)
-    max_question_chars: int = Field(2000, ge=10)
-    max_articles: int = Field(100_000, ge=1)
+    max_article_bytes: int = Field(default=20_000_000, ge=1000)
+    max_question_chars: int = Field(default=2000, ge=10)
+    max_articles: int = Field(default=100_000, ge=1)
 
 
 class FetchConfig(_Section):
     """[fetch]: the guarded URL fetcher for /articles add url:."""
 
-    max_bytes: int = Field(10_000_000, ge=1000)
-    timeout_s: float = Field(15.0, gt=0, le=300)
-    max_redirects: int = Field(5, ge=0, le=20)
+    max_bytes: int = Field(default=10_000_000, ge=1000)
+    timeout_s: float = Field(default=15.0, gt=0, le=300)
+    max_redirects: int = Field(default=5, ge=0, le=20)
     allow_networks: list[str] = []  # e.g. ["127.0.0.0/8"] in tests only; never in production
 
 
@@ -63,20 +63,20 @@ class BotConfig(_Section):
     moderator_role: str = ""  # role name that may curate articles besides Manage Messages
     admin_role: str = ""  # role name that may reindex besides Administrator
     mention_questions: bool = True  # answer "@quotebot question" (needs the message content intent)
-    ask_cooldown_s: float = Field(10.0, ge=0)
-    ask_cooldown_rate: int = Field(3, ge=1)
-    workers: int = Field(1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
-    articles_per_page: int = Field(10, ge=1, le=25)
+    ask_cooldown_s: float = Field(default=10.0, ge=0)
+    ask_cooldown_rate: int = Field(default=3, ge=1)
+    workers: int = Field(default=1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
+    articles_per_page: int = Field(default=10, ge=1, le=25)
     log_questions: bool = True
 
 
 class Settings(_Section):
     """The whole configuration."""
 
-    index: IndexConfig = IndexConfig()
-    limits: LimitsConfig = LimitsConfig()
-    fetch: FetchConfig = FetchConfig()
-    bot: BotConfig = BotConfig()
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    bot: BotConfig = Field(default_factory=BotConfig)
 
     def library_settings(self) -> LibrarySettings:
         ix, lim, f = self.index, self.limits, self.fetch
@@ -96,13 +96,18 @@ class Settings(_Section):
             max_article_bytes=lim.max_article_bytes,
             max_question_chars=lim.max_question_chars,
             max_articles=lim.max_articles,
-            fetch=FetchPolicy(max_bytes=f.max_bytes, timeout_s=f.timeout_s, max_redirects=f.max_redirects,
-                              allow_networks=tuple(f.allow_networks)),
+            fetch=FetchPolicy(
+                max_bytes=f.max_bytes,
+                timeout_s=f.timeout_s,
+                max_redirects=f.max_redirects,
+                allow_networks=tuple(f.allow_networks),
+            ),
         )
 
 
-def load_settings(path: Path | None = None, *, data_dir: Path | None = None,
-                  env: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
+) -> Settings:
     """Read `path` (or ./config.toml when present), apply environment overrides, validate."""
     env = dict(os.environ) if env is None else env
     raw: dict[str, object] = {}

@@ -63,40 +63,74 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     outcomes, preds = [], []
     for q, a in zip(questions, answers, strict=True):
         quote = a.quote
-        pred = {"qid": q["qid"], "quote": quote.text if quote else None,
-                "article_id": (quote.article.source_id or str(quote.article.id)) if quote else None,
-                "score": a.confidence}
+        pred = {
+            "qid": q["qid"],
+            "quote": quote.text if quote else None,
+            "article_id": (quote.article.source_id or str(quote.article.id)) if quote else None,
+            "score": a.confidence,
+        }
         preds.append(pred)
         if "answerable" in q:
-            outcomes.append(Outcome(bool(q["answerable"]), quote is None,
-                                    hits(quote.text if quote else None, q.get("answers", [])),
-                                    quote is not None and pred["article_id"] == q.get("article_id"), a.confidence))
+            outcomes.append(
+                Outcome(
+                    bool(q["answerable"]),
+                    quote is None,
+                    hits(quote.text if quote else None, q.get("answers", [])),
+                    quote is not None and pred["article_id"] == q.get("article_id"),
+                    a.confidence,
+                )
+            )
     if args.out:
-        args.out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds), encoding="utf-8")
+        args.out.write_text(
+            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds), encoding="utf-8"
+        )
 
     lat.sort()
-    print(f"articles ingested in {ingest_s:.1f}s; {len(questions)} questions in {batch_s:.1f}s "
-          f"({len(questions) / max(batch_s, 1e-9):.0f}/s batched); single ask median "
-          f"{lat[len(lat) // 2]:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.1f} ms", file=out)
+    print(
+        f"articles ingested in {ingest_s:.1f}s; {len(questions)} questions in {batch_s:.1f}s "
+        f"({len(questions) / max(batch_s, 1e-9):.0f}/s batched); single ask median "
+        f"{lat[len(lat) // 2]:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.1f} ms",
+        file=out,
+    )
     if not outcomes:
         print("no gold answers in the question file: predictions only", file=out)
         return 0
     m = metrics(outcomes)
     # The best threshold on this file (as score.py reports it): over the best candidate of every
     # question, not only those we quoted, so it shows what the judge could do here.
-    best = [Outcome(o.answerable, False, hits(a.best.text if a.best else None, q.get("answers", [])), o.article_ok,
-                    a.confidence) for o, a, q in zip(outcomes, answers, questions, strict=True)]
-    t, acc_best = best_threshold([a.confidence for a in answers], [o.answerable for o in best], [o.hit for o in best])
+    best = [
+        Outcome(
+            o.answerable,
+            False,
+            hits(a.best.text if a.best else None, q.get("answers", [])),
+            o.article_ok,
+            a.confidence,
+        )
+        for o, a, q in zip(outcomes, answers, questions, strict=True)
+    ]
+    t, acc_best = best_threshold(
+        [a.confidence for a in answers], [o.answerable for o in best], [o.hit for o in best]
+    )
     rows = [
-        ("answerable", "hit@1", m["hit@1"]), ("", "article@1", m["article@1"]), ("", "declined", m["decline_ans"]),
-        ("unanswerable", "correct-decline", m["decline_unans"]), ("overall", "accuracy", m["acc"]),
+        ("answerable", "hit@1", m["hit@1"]),
+        ("", "article@1", m["article@1"]),
+        ("", "declined", m["decline_ans"]),
+        ("unanswerable", "correct-decline", m["decline_unans"]),
+        ("overall", "accuracy", m["acc"]),
     ]
     for group, name, v in rows:
         print(f"{group:>13} {name:<16} {v:.4f}", file=out)
     hit_any = metrics(best)["hit@1"]
     print(f"{'':>13} {'hit@1 (never declining)':<16} {hit_any:.4f}", file=out)
-    print(f"shipped threshold {lib.threshold:.4f}; best on this file {t:.4f} -> accuracy {acc_best:.4f} "
-          "(optimistic)", file=out)
-    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in m.items() if not math.isnan(v))
-          + f" hit@1_all={hit_any:.4f} ask_median_ms={lat[len(lat) // 2]:.2f}", file=out)
+    print(
+        f"shipped threshold {lib.threshold:.4f}; best on this file {t:.4f} -> accuracy {acc_best:.4f} "
+        "(optimistic)",
+        file=out,
+    )
+    print(
+        "RESULT "
+        + " ".join(f"{k}={v:.4f}" for k, v in m.items() if not math.isnan(v))
+        + f" hit@1_all={hit_any:.4f} ask_median_ms={lat[len(lat) // 2]:.2f}",
+        file=out,
+    )
     return 0

@@ -25,7 +25,15 @@ JUDGE_FEATURES = (
     "margin",  # best - second best ranker score
     "softmax",  # softmax probability of the best candidate among the candidates
     # the best candidate's ranking features
-    "dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title", "article_dense", "novel",
+    "dense",
+    "dense_ctx",
+    "lex",
+    "lex_ctx",
+    "missing_key",
+    "type_match",
+    "title",
+    "article_dense",
+    "novel",
     "log_len",
     *EVIDENCE,  # and its evidence (retrieve.judge_evidence)
     "bias",
@@ -88,8 +96,11 @@ class Scorer:
         w.update(dense=4.0, dense_ctx=1.0, lex=4.0, lex_ctx=1.0, type_match=1.0, title=0.5, missing_key=-1.0)
         j = dict.fromkeys(JUDGE_FEATURES, 0.0)
         j.update(top=1.0, missing_share=-2.0, bias=-5.0)
-        return cls(np.array([w[k] for k in FEATURES], np.float32), np.array([j[k] for k in JUDGE_FEATURES],
-                   np.float32), 0.5)
+        return cls(
+            np.array([w[k] for k in FEATURES], np.float32),
+            np.array([j[k] for k in JUDGE_FEATURES], np.float32),
+            0.5,
+        )
 
     @classmethod
     def load(cls, path: Path = SCORER_FILE) -> Scorer:
@@ -108,14 +119,20 @@ class Scorer:
         )
 
     def save(self, path: Path = SCORER_FILE) -> None:
-        path.write_text(json.dumps({
-            "ranker": dict(zip(FEATURES, map(float, self.ranker), strict=True)),
-            "judge": dict(zip(JUDGE_FEATURES, map(float, self.judge), strict=True)),
-            "judge_mean": dict(zip(JUDGE_FEATURES, map(float, self._mean()), strict=True)),
-            "judge_scale": dict(zip(JUDGE_FEATURES, map(float, self._scale()), strict=True)),
-            "threshold": self.threshold,
-            "info": self.info,
-        }, indent=2) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "ranker": dict(zip(FEATURES, map(float, self.ranker), strict=True)),
+                    "judge": dict(zip(JUDGE_FEATURES, map(float, self.judge), strict=True)),
+                    "judge_mean": dict(zip(JUDGE_FEATURES, map(float, self._mean()), strict=True)),
+                    "judge_scale": dict(zip(JUDGE_FEATURES, map(float, self._scale()), strict=True)),
+                    "threshold": self.threshold,
+                    "info": self.info,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
     def rank(self, features: np.ndarray) -> np.ndarray:
         return features @ self.ranker
@@ -148,8 +165,18 @@ def judge_features(features: np.ndarray, scores: np.ndarray, evidence: np.ndarra
         "softmax": soft,
         "bias": 1.0,
     }
-    for k in ("dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title", "article_dense",
-              "novel", "log_len"):
+    for k in (
+        "dense",
+        "dense_ctx",
+        "lex",
+        "lex_ctx",
+        "missing_key",
+        "type_match",
+        "title",
+        "article_dense",
+        "novel",
+        "log_len",
+    ):
         vals[k] = float(row[fi[k]])
     vals.update(zip(EVIDENCE, map(float, evidence), strict=True))
     return np.array([vals[k] for k in JUDGE_FEATURES], np.float32)

@@ -49,7 +49,9 @@ def resolve_model_path(name: str) -> str:
 class SentenceTransformerEmbedder:
     """The sentence-transformers model, loaded once; `encode` is safe to call from one worker thread."""
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, *, device: str = "cpu", torch_threads: int = 0) -> None:
+    def __init__(
+        self, model_name: str = DEFAULT_MODEL, *, device: str = "cpu", torch_threads: int = 0
+    ) -> None:
         path = resolve_model_path(model_name)
         if Path(path).exists():
             # A local folder: never let transformers reach for the hub.
@@ -65,7 +67,9 @@ class SentenceTransformerEmbedder:
         except Exception as e:  # the library raises many unrelated types for "cannot load"
             raise StoreError(f"Could not load the embedding model {model_name!r}: {e}") from e
         self.model_id = model_name if model_name not in _BUNDLED_ALIASES else DEFAULT_MODEL
-        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
+        dim = (
+            self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
+        )
         if dim is None:
             dim = self._model.get_sentence_embedding_dimension()
         self.dim = int(dim or 0)

@@ -66,7 +66,9 @@ def metrics(outcomes: Sequence[Outcome]) -> dict[str, float]:
     return m
 
 
-def best_threshold(probs: Sequence[float], answerable: Sequence[bool], hit: Sequence[bool]) -> tuple[float, float]:
+def best_threshold(
+    probs: Sequence[float], answerable: Sequence[bool], hit: Sequence[bool]
+) -> tuple[float, float]:
     """The threshold t (quote iff p >= t) that maximises accuracy, and that accuracy.
 
     Ties keep the higher threshold, as score.py does.

@@ -30,7 +30,17 @@ from index.fetch import FetchPolicy, fetch
 from index.lexical import terms
 from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize, judge_evidence
 from index.sentences import split_sentences
-from index.store import Article, Chunk, Meta, Question, Sentence, Store, content_hash, vector_bytes, vectors_from_bytes
+from index.store import (
+    Article,
+    Chunk,
+    Meta,
+    Question,
+    Sentence,
+    Store,
+    content_hash,
+    vector_bytes,
+    vectors_from_bytes,
+)
 from index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -89,8 +99,19 @@ class ArticleInfo:
     @classmethod
     def of(cls, a: Article) -> ArticleInfo:
         assert a.id is not None
-        return cls(a.id, a.collection, a.title, a.url, a.source_id, a.kind, a.n_sentences, a.n_chunks,
-                   len(a.text), a.added_by, a.created_at.isoformat(timespec="seconds"))
+        return cls(
+            a.id,
+            a.collection,
+            a.title,
+            a.url,
+            a.source_id,
+            a.kind,
+            a.n_sentences,
+            a.n_chunks,
+            len(a.text),
+            a.added_by,
+            a.created_at.isoformat(timespec="seconds"),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +139,9 @@ def check_collection(collection: str) -> str:
 class Library:
     """Articles of many collections, and answers to questions about them."""
 
-    def __init__(self, settings: LibrarySettings, embedder: Embedder | None = None,
-                 scorer: Scorer | None = None) -> None:
+    def __init__(
+        self, settings: LibrarySettings, embedder: Embedder | None = None, scorer: Scorer | None = None
+    ) -> None:
         self.settings = settings
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
@@ -183,8 +205,11 @@ class Library:
                 row = s.get(Meta, "model")
                 stored = row.value if row else None
             if stored is not None and stored != self.embedder.model_id:
-                log.warning("stored vectors come from model %r, configured %r: re-encoding", stored,
-                            self.embedder.model_id)
+                log.warning(
+                    "stored vectors come from model %r, configured %r: re-encoding",
+                    stored,
+                    self.embedder.model_id,
+                )
                 self._model_checked = True
                 for c in self.store.collections():
                     self._reencode(c)
@@ -256,13 +281,25 @@ class Library:
 
     def _build_index(self, rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]]) -> VectorIndex:
         ids, vecs = _passage_vectors(rows, chunk_rows, self.embedder.dim)
-        return VectorIndex.build(ids, vecs, model_id=self.embedder.model_id, dim=self.embedder.dim,
-                                 ivf_threshold=self.settings.ivf_threshold, nprobe=self.settings.nprobe)
+        return VectorIndex.build(
+            ids,
+            vecs,
+            model_id=self.embedder.model_id,
+            dim=self.embedder.dim,
+            ivf_threshold=self.settings.ivf_threshold,
+            nprobe=self.settings.nprobe,
+        )
 
     # -- adding -----------------------------------------------------------------------------------
 
-    def add_documents(self, collection: str, docs: Sequence[Document], *, added_by: str | None = None,
-                      progress: Progress | None = None) -> list[AddResult]:
+    def add_documents(
+        self,
+        collection: str,
+        docs: Sequence[Document],
+        *,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[AddResult]:
         """Add articles in one batch: one encoding pass, one transaction, one index update."""
         check_collection(collection)
         shelf = self.shelf(collection)
@@ -317,8 +354,9 @@ class Library:
                 results[i] = AddResult(first.article, "unchanged")
         return [r for r in results if r is not None]
 
-    def _insert(self, collection: str, prepared: list[tuple[int, _Prepared]], vecs: np.ndarray,
-                added_by: str | None) -> tuple[list[Article], ShelfRows, dict[str, list[int]]]:
+    def _insert(
+        self, collection: str, prepared: list[tuple[int, _Prepared]], vecs: np.ndarray, added_by: str | None
+    ) -> tuple[list[Article], ShelfRows, dict[str, list[int]]]:
         size, overlap = self.settings.passage_sentences, self.settings.passage_overlap
         removed: dict[str, list[int]] = {"articles": [], "chunks": []}
         stored: list[Article] = []
@@ -343,30 +381,58 @@ class Library:
                     doc = p.doc
                     passages = make_passages(p.spans, size=size, overlap=overlap)
                     art = Article(
-                        collection=collection, source_id=doc.source_id, title=_clip(doc.title, 512) or "Untitled",
-                        url=_clip(doc.url, 2048), kind=doc.kind, text=doc.text, content_hash=p.digest,
-                        n_sentences=len(p.spans), n_chunks=len(passages), added_by=added_by,
+                        collection=collection,
+                        source_id=doc.source_id,
+                        title=_clip(doc.title, 512) or "Untitled",
+                        url=_clip(doc.url, 2048),
+                        kind=doc.kind,
+                        text=doc.text,
+                        content_hash=p.digest,
+                        n_sentences=len(p.spans),
+                        n_chunks=len(passages),
+                        added_by=added_by,
                     )
                     s.add(art)
                     s.flush()
                     assert art.id is not None
                     n = len(p.spans)
                     sent_params = [
-                        {"collection": collection, "article_id": art.id, "ordinal": k, "start": a, "end": b,
-                         "vector": vector_bytes(vecs[offset + k])}
+                        {
+                            "collection": collection,
+                            "article_id": art.id,
+                            "ordinal": k,
+                            "start": a,
+                            "end": b,
+                            "vector": vector_bytes(vecs[offset + k]),
+                        }
                         for k, (a, b) in enumerate(p.spans)
                     ]
-                    sids = s.execute(
-                        insert(Sentence).returning(Sentence.id, sort_by_parameter_order=True), sent_params
-                    ).scalars().all()
+                    sids = (
+                        s.execute(
+                            insert(Sentence).returning(col(Sentence.id), sort_by_parameter_order=True),
+                            sent_params,
+                        )
+                        .scalars()
+                        .all()
+                    )
                     chunk_params = [
-                        {"collection": collection, "article_id": art.id, "first": c.first, "last": c.last,
-                         "start": c.start, "end": c.end}
+                        {
+                            "collection": collection,
+                            "article_id": art.id,
+                            "first": c.first,
+                            "last": c.last,
+                            "start": c.start,
+                            "end": c.end,
+                        }
                         for c in passages
                     ]
-                    cids = s.execute(
-                        insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_params
-                    ).scalars().all()
+                    cids = (
+                        s.execute(
+                            insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params
+                        )
+                        .scalars()
+                        .all()
+                    )
                     for cid, c in zip(cids, passages, strict=True):
                         chunks[int(cid)] = (art.id, c.first, c.last)
                     sid_all.append(np.asarray(sids, np.int64))
@@ -382,16 +448,37 @@ class Library:
         except SQLAlchemyError as e:
             raise StoreError(f"Could not store the article: {e.__class__.__name__}") from e
         rows = ShelfRows(
-            np.concatenate(sid_all), np.concatenate(art_all), np.concatenate(st_all), np.concatenate(en_all),
-            np.ascontiguousarray(vecs, np.float32), texts, titles, chunks, refs,
+            np.concatenate(sid_all),
+            np.concatenate(art_all),
+            np.concatenate(st_all),
+            np.concatenate(en_all),
+            np.ascontiguousarray(vecs, np.float32),
+            texts,
+            titles,
+            chunks,
+            refs,
         )
         return stored, rows, removed
 
-    def add_bytes(self, collection: str, data: bytes, *, filename: str | None = None,
-                  content_type: str | None = None, url: str | None = None, title: str | None = None,
-                  added_by: str | None = None, progress: Progress | None = None) -> list[AddResult]:
-        docs = extract(data, filename=filename, content_type=content_type, url=url,
-                       max_bytes=self.settings.max_article_bytes)
+    def add_bytes(
+        self,
+        collection: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        url: str | None = None,
+        title: str | None = None,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[AddResult]:
+        docs = extract(
+            data,
+            filename=filename,
+            content_type=content_type,
+            url=url,
+            max_bytes=self.settings.max_article_bytes,
+        )
         if title:
             docs = [Document(d.text, title, d.url, d.source_id, d.kind) for d in docs]
         elif filename:
@@ -399,12 +486,15 @@ class Library:
             docs = [d if d.title else Document(d.text, stem, d.url, d.source_id, d.kind) for d in docs]
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
 
-    def add_file(self, collection: str, path: Path, *, added_by: str | None = None,
-                 progress: Progress | None = None) -> list[AddResult]:
+    def add_file(
+        self, collection: str, path: Path, *, added_by: str | None = None, progress: Progress | None = None
+    ) -> list[AddResult]:
         try:
             size = path.stat().st_size
             if size > self.settings.max_article_bytes and path.suffix.lower() != ".jsonl":
-                raise InputError(f"{path.name} is {size:,} bytes; the limit is {self.settings.max_article_bytes:,}.")
+                raise InputError(
+                    f"{path.name} is {size:,} bytes; the limit is {self.settings.max_article_bytes:,}."
+                )
             data = path.read_bytes()
         except FileNotFoundError as e:
             raise InputError(f"No such file: {path}") from e
@@ -419,16 +509,34 @@ class Library:
         docs = [d if d.title else Document(d.text, path.stem, d.url, d.source_id, d.kind) for d in docs]
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
 
-    def add_text(self, collection: str, text: str, *, title: str | None = None, url: str | None = None,
-                 added_by: str | None = None) -> AddResult:
-        return self.add_bytes(collection, text.encode("utf-8"), filename="pasted.txt", title=title,
-                              added_by=added_by)[0] if not url else self.add_documents(
-            collection, [Document(text, title or "Untitled", url)], added_by=added_by)[0]
+    def add_text(
+        self,
+        collection: str,
+        text: str,
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        added_by: str | None = None,
+    ) -> AddResult:
+        return (
+            self.add_bytes(
+                collection, text.encode("utf-8"), filename="pasted.txt", title=title, added_by=added_by
+            )[0]
+            if not url
+            else self.add_documents(
+                collection, [Document(text, title or "Untitled", url)], added_by=added_by
+            )[0]
+        )
 
     def add_url(self, collection: str, url: str, *, added_by: str | None = None) -> AddResult:
         fetched = fetch(url, self.settings.fetch)
-        docs = extract(fetched.data, content_type=fetched.content_type, url=fetched.url,
-                       filename=fetched.url.rsplit("/", 1)[-1] or None, max_bytes=self.settings.max_article_bytes)
+        docs = extract(
+            fetched.data,
+            content_type=fetched.content_type,
+            url=fetched.url,
+            filename=fetched.url.rsplit("/", 1)[-1] or None,
+            max_bytes=self.settings.max_article_bytes,
+        )
         docs = [d if d.url else Document(d.text, d.title, fetched.url, d.source_id, d.kind) for d in docs]
         docs = [d if d.title else Document(d.text, fetched.url, d.url, d.source_id, d.kind) for d in docs]
         return self.add_documents(collection, docs[:1], added_by=added_by)[0]
@@ -457,8 +565,11 @@ class Library:
             self._shelves[collection] = shelf.without_articles({art.id})
             try:
                 with self.store.session() as s:
-                    chunk_ids = [int(c) for c in s.exec(select(Chunk.id).where(Chunk.article_id == art.id)).all()
-                                 if c is not None]
+                    chunk_ids = [
+                        int(c)
+                        for c in s.exec(select(Chunk.id).where(Chunk.article_id == art.id)).all()
+                        if c is not None
+                    ]
                     self.store.delete_article(s, art.id)
                     s.commit()
             except SQLAlchemyError as e:
@@ -480,7 +591,9 @@ class Library:
         return ArticleInfo.of(art), art.text
 
     def search_titles(self, collection: str, needle: str, limit: int = 25) -> list[ArticleInfo]:
-        return [ArticleInfo.of(a) for a in self.store.search_titles(check_collection(collection), needle, limit)]
+        return [
+            ArticleInfo.of(a) for a in self.store.search_titles(check_collection(collection), needle, limit)
+        ]
 
     # -- asking -------------------------------------------------------------------------------------
 
@@ -489,27 +602,51 @@ class Library:
         if not q:
             raise InputError("Please ask a question.")
         if len(q) > self.settings.max_question_chars:
-            raise InputError(f"That question is {len(q):,} characters long; please keep it under "
-                             f"{self.settings.max_question_chars:,}.")
+            raise InputError(
+                f"That question is {len(q):,} characters long; please keep it under "
+                f"{self.settings.max_question_chars:,}."
+            )
         return q
 
-    def ask(self, collection: str, question: str, *, alternatives: int = 3, user_id: str | None = None,
-            log_question: bool = False) -> Answer:
+    def ask(
+        self,
+        collection: str,
+        question: str,
+        *,
+        alternatives: int = 3,
+        user_id: str | None = None,
+        log_question: bool = False,
+    ) -> Answer:
         q = self._check_question(question)
         shelf = self.shelf(collection)
         qvec = self.embedder.encode([q])[0]
         ans = self._answer(shelf, q, qvec, alternatives)
         if log_question:
-            qid = self.store.log_question(Question(
-                collection=collection, user_id=user_id, text=q[:2000], answered=ans.answered,
-                article_id=ans.quote.article.id if ans.quote else None,
-                start=ans.quote.start if ans.quote else None, end=ans.quote.end if ans.quote else None,
-                score=ans.confidence))
-            ans = Answer(ans.question, ans.quote, ans.confidence, ans.best, ans.alternatives, ans.related, qid)
+            qid = self.store.log_question(
+                Question(
+                    collection=collection,
+                    user_id=user_id,
+                    text=q[:2000],
+                    answered=ans.answered,
+                    article_id=ans.quote.article.id if ans.quote else None,
+                    start=ans.quote.start if ans.quote else None,
+                    end=ans.quote.end if ans.quote else None,
+                    score=ans.confidence,
+                )
+            )
+            ans = Answer(
+                ans.question, ans.quote, ans.confidence, ans.best, ans.alternatives, ans.related, qid
+            )
         return ans
 
-    def ask_many(self, collection: str, questions: Sequence[str], *, alternatives: int = 0,
-                 progress: Progress | None = None) -> list[Answer]:
+    def ask_many(
+        self,
+        collection: str,
+        questions: Sequence[str],
+        *,
+        alternatives: int = 0,
+        progress: Progress | None = None,
+    ) -> list[Answer]:
         """Answer many questions with one batched encoding pass (used by `ask --batch` and eval)."""
         qs = [self._check_question(q) for q in questions]
         shelf = self.shelf(collection)
@@ -524,8 +661,15 @@ class Library:
     def _answer(self, shelf: Shelf, question: str, qvec: np.ndarray, alternatives: int) -> Answer:
         st = self.settings
         qterm_ids = shelf.vocab.lookup(terms(question))
-        rows = candidate_rows(shelf, qvec, qterm_ids, dense_k=st.dense_k, lexical_k=st.lexical_k,
-                              passage_k=st.passage_k, exhaustive_limit=st.exhaustive_limit)
+        rows = candidate_rows(
+            shelf,
+            qvec,
+            qterm_ids,
+            dense_k=st.dense_k,
+            lexical_k=st.lexical_k,
+            passage_k=st.passage_k,
+            exhaustive_limit=st.exhaustive_limit,
+        )
         if len(rows) == 0:
             return Answer(question, None, 0.0)
         cands = featurize(shelf, rows, question, qvec)
@@ -637,18 +781,25 @@ class Library:
                 problems.append(f"collection {c}: index file {path} is missing or unreadable")
                 continue
             if meta.model_id != self.settings_model_id():
-                problems.append(f"collection {c}: index built by {meta.model_id!r}, configured "
-                                f"{self.settings_model_id()!r}")
+                problems.append(
+                    f"collection {c}: index built by {meta.model_id!r}, configured "
+                    f"{self.settings_model_id()!r}"
+                )
             if index.count != len(chunk_ids):
-                problems.append(f"collection {c}: index holds {index.count} vectors, SQL has {len(chunk_ids)} passages")
+                problems.append(
+                    f"collection {c}: index holds {index.count} vectors, SQL has {len(chunk_ids)} passages"
+                )
             else:
                 ids = _index_ids(index)
                 if ids is not None and set(ids) != chunk_ids:
-                    problems.append(f"collection {c}: index ids differ from SQL passage ids "
-                                    f"({len(set(ids) - chunk_ids)} extra, {len(chunk_ids - set(ids))} missing)")
+                    problems.append(
+                        f"collection {c}: index ids differ from SQL passage ids "
+                        f"({len(set(ids) - chunk_ids)} extra, {len(chunk_ids - set(ids))} missing)"
+                    )
             with self.store.session() as s:
                 bad = s.exec(
-                    select(Sentence.id).join(Article, col(Article.id) == Sentence.article_id)
+                    select(Sentence.id)
+                    .join(Article, col(Article.id) == Sentence.article_id)
                     .where(Sentence.collection == c)
                     .where((col(Sentence.start) < 0) | (col(Sentence.end) <= col(Sentence.start)))
                     .limit(1)
@@ -659,7 +810,9 @@ class Library:
             if f.stem not in self.store.collections():
                 ix = VectorIndex.load(f)
                 if ix is not None and ix.count > 0:
-                    problems.append(f"index file {f} holds {ix.count} vectors of a collection with no articles")
+                    problems.append(
+                        f"index file {f} holds {ix.count} vectors of a collection with no articles"
+                    )
         return problems
 
     def settings_model_id(self) -> str:
@@ -700,12 +853,13 @@ def _clip(s: str | None, n: int) -> str | None:
 
 
 def _chunk_tuples(rows: ShelfRows) -> Iterable[tuple[int, int, int, int]]:
-    for cid, (a, f, l) in rows.chunks.items():
-        yield cid, a, f, l
+    for cid, (article, first, last) in rows.chunks.items():
+        yield cid, article, first, last
 
 
-def _passage_vectors(rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]], dim: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _passage_vectors(
+    rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]], dim: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Passage vectors as the normalised mean of their sentences' vectors (no second encoding pass)."""
     if not chunk_rows:
         return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
@@ -730,11 +884,13 @@ def _index_ids(index: VectorIndex) -> list[int] | None:
         if isinstance(raw, faiss.IndexIDMap2 | faiss.IndexIDMap):
             return faiss.vector_to_array(raw.id_map).tolist()
         ivf = faiss.extract_index_ivf(raw)
+        lists = ivf.invlists
+        assert lists is not None
         out: list[int] = []
         for lst in range(ivf.nlist):
-            n = ivf.invlists.list_size(lst)
+            n = lists.list_size(lst)
             if n:
-                ptr = ivf.invlists.get_ids(lst)
+                ptr = lists.get_ids(lst)
                 out.extend(faiss.rev_swig_ptr(ptr, n).tolist())
         return out
     except (RuntimeError, AttributeError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +32,9 @@ class ShelfRows:
     texts: dict[int, str]  # article id -> text
     titles: dict[int, str]  # article id -> title
     chunks: dict[int, tuple[int, int, int]]  # chunk id -> (article id, first ordinal, last ordinal)
-    refs: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)  # article id -> (url, source id)
+    refs: dict[int, tuple[str | None, str | None]] = field(
+        default_factory=dict
+    )  # article id -> (url, source id)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,11 @@ class SentenceFacts:
         return SentenceFacts(self.has_number[idx], self.has_date[idx], [self.names[i] for i in idx.tolist()])
 
     def plus(self, other: SentenceFacts) -> SentenceFacts:
-        return SentenceFacts(np.concatenate([self.has_number, other.has_number]),
-                             np.concatenate([self.has_date, other.has_date]), self.names + other.names)
+        return SentenceFacts(
+            np.concatenate([self.has_number, other.has_number]),
+            np.concatenate([self.has_date, other.has_date]),
+            self.names + other.names,
+        )
 
 
 @dataclass
@@ -112,10 +118,22 @@ class Shelf:
         texts = _sentence_texts(rows)
         counts = term_matrix([terms(t) for t in texts], vocab)
         return cls(
-            collection, dim, rows.sentence_ids, rows.article_ids, rows.starts, rows.ends, rows.vectors,
-            counts, vocab, dict(rows.texts), dict(rows.titles),
-            {a: frozenset(terms(t)) for a, t in rows.titles.items()}, dict(rows.chunks), dict(rows.refs),
-            SentenceFacts.of(texts), passages,
+            collection,
+            dim,
+            rows.sentence_ids,
+            rows.article_ids,
+            rows.starts,
+            rows.ends,
+            rows.vectors,
+            counts,
+            vocab,
+            dict(rows.texts),
+            dict(rows.titles),
+            {a: frozenset(terms(t)) for a, t in rows.titles.items()},
+            dict(rows.chunks),
+            dict(rows.refs),
+            SentenceFacts.of(texts),
+            passages,
         )
 
     def with_rows(self, rows: ShelfRows) -> Shelf:
@@ -131,28 +149,44 @@ class Shelf:
         titles = {**self.titles, **rows.titles}
         title_terms = {**self.title_terms, **{a: frozenset(terms(t)) for a, t in rows.titles.items()}}
         return Shelf(
-            self.collection, self.dim,
+            self.collection,
+            self.dim,
             np.concatenate([self.sentence_ids, rows.sentence_ids]),
             np.concatenate([self.article_ids, rows.article_ids]),
             np.concatenate([self.starts, rows.starts]),
             np.concatenate([self.ends, rows.ends]),
             np.concatenate([self.vectors, rows.vectors]),
-            sp.vstack([old, new_counts], format="csr"), vocab, texts, titles, title_terms,
-            {**self.chunks, **rows.chunks}, {**self.refs, **rows.refs},
-            self.facts.plus(SentenceFacts.of(texts_new)), self.passages,
+            sp.vstack([old, new_counts], format="csr"),
+            vocab,
+            texts,
+            titles,
+            title_terms,
+            {**self.chunks, **rows.chunks},
+            {**self.refs, **rows.refs},
+            self.facts.plus(SentenceFacts.of(texts_new)),
+            self.passages,
         )
 
     def without_articles(self, article_ids: set[int]) -> Shelf:
         keep = ~np.isin(self.article_ids, np.fromiter(article_ids, np.int64, len(article_ids)))
         idx = np.flatnonzero(keep)
         return Shelf(
-            self.collection, self.dim, self.sentence_ids[idx], self.article_ids[idx], self.starts[idx],
-            self.ends[idx], self.vectors[idx], self.counts[idx], self.vocab,
+            self.collection,
+            self.dim,
+            self.sentence_ids[idx],
+            self.article_ids[idx],
+            self.starts[idx],
+            self.ends[idx],
+            self.vectors[idx],
+            self.counts[idx],
+            self.vocab,
             {a: t for a, t in self.texts.items() if a not in article_ids},
             {a: t for a, t in self.titles.items() if a not in article_ids},
             {a: t for a, t in self.title_terms.items() if a not in article_ids},
             {c: v for c, v in self.chunks.items() if v[0] not in article_ids},
-            {a: r for a, r in self.refs.items() if a not in article_ids}, self.facts.take(idx), self.passages,
+            {a: r for a, r in self.refs.items() if a not in article_ids},
+            self.facts.take(idx),
+            self.passages,
         )
 
     def article_terms(self, article_id: int) -> frozenset[str]:
@@ -172,33 +206,61 @@ def _empty_rows(dim: int) -> ShelfRows:
 
 
 def _sentence_texts(rows: ShelfRows) -> list[str]:
-    return [rows.texts[a][s:e] for a, s, e in
-            zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True)]
+    return [
+        rows.texts[a][s:e]
+        for a, s, e in zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True)
+    ]
 
 
 # -- question analysis ---------------------------------------------------------------------------
 
 _QTYPE_PATTERNS = (
-    ("number", re.compile(
-        r"\bhow (many|much|long|old|far|large|big|tall|high|deep|wide|often|fast|heavy|hot|cold|big)\b|"
-        r"\bwhat (percentage|percent|number|amount|proportion|fraction|size|population|speed|temperature)\b|"
-        r"\bhow (much|many)\b", re.I)),
-    ("date", re.compile(
-        r"^\s*when\b|\bwhen (did|was|were|is|does|do|will|had|has)\b|"
-        r"\b(what|which|in what|in which) (year|years|century|decade|date|month|day|era|period|time)\b|"
-        r"\bhow long ago\b|\bsince when\b", re.I)),
-    ("person", re.compile(r"^\s*who\b|\bwho(m|se)?\b|\b(which|what) (person|people|man|woman|scientist|president|king|"
-                          r"queen|emperor|leader|author|writer|composer|artist|player|general|minister)\b", re.I)),
-    ("place", re.compile(r"^\s*where\b|\bwhere\b|\b(which|what) (country|city|state|region|place|continent|town|"
-                         r"river|island|location|area|province|nation)\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow (many|much|long|old|far|large|big|tall|high|deep|wide|often|fast|heavy|hot|cold|big)\b|"
+            r"\bwhat (percentage|percent|number|amount|proportion|fraction|size|population|speed|temperature)\b|"
+            r"\bhow (much|many)\b",
+            re.I,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"^\s*when\b|\bwhen (did|was|were|is|does|do|will|had|has)\b|"
+            r"\b(what|which|in what|in which) (year|years|century|decade|date|month|day|era|period|time)\b|"
+            r"\bhow long ago\b|\bsince when\b",
+            re.I,
+        ),
+    ),
+    (
+        "person",
+        re.compile(
+            r"^\s*who\b|\bwho(m|se)?\b|\b(which|what) (person|people|man|woman|scientist|president|king|"
+            r"queen|emperor|leader|author|writer|composer|artist|player|general|minister)\b",
+            re.I,
+        ),
+    ),
+    (
+        "place",
+        re.compile(
+            r"^\s*where\b|\bwhere\b|\b(which|what) (country|city|state|region|place|continent|town|"
+            r"river|island|location|area|province|nation)\b",
+            re.I,
+        ),
+    ),
 )
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
-    r"thousand|million|billion|trillion|dozen|half|third|quarter|several|many|few)\b", re.I)
+    r"thousand|million|billion|trillion|dozen|half|third|quarter|several|many|few)\b",
+    re.I,
+)
 _DATE = re.compile(
     r"\b(1\d{3}|20\d{2}|\d{1,2}(st|nd|rd|th) century|\d0s)\b|\b(january|february|march|april|may|june|july|august|"
     r"september|october|november|december|spring|summer|autumn|winter|century|decade|monday|tuesday|"
-    r"wednesday|thursday|friday|saturday|sunday|year|years|ago|bc|ad|bce|ce)\b", re.I)
+    r"wednesday|thursday|friday|saturday|sunday|year|years|ago|bc|ad|bce|ce)\b",
+    re.I,
+)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
 
 
@@ -209,8 +271,9 @@ def question_type(question: str) -> str | None:
     return None
 
 
-def type_match(qtype: str | None, facts: SentenceFacts, rows: np.ndarray, question_terms: frozenset[str]
-               ) -> np.ndarray:
+def type_match(
+    qtype: str | None, facts: SentenceFacts, rows: np.ndarray, question_terms: frozenset[str]
+) -> np.ndarray:
     """1 where a sentence holds the kind of thing the question asks for, 0 where it does not."""
     if qtype is None:
         return np.full(len(rows), 0.5, np.float32)
@@ -245,9 +308,45 @@ FEATURES = (
 # Words whose absence from the answer sentence often means the question asks about something
 # the text does not say (SQuAD 2.0's unanswerable questions flip exactly these).
 _MODIFIERS = frozenset(
-    "least most first last only never not no none largest smallest highest lowest best worst before after "
-    "earliest latest fewest minimum maximum less more fewer greater lesser longest shortest oldest youngest "
-    "newest biggest main primary second third".split()
+    [
+        "least",
+        "most",
+        "first",
+        "last",
+        "only",
+        "never",
+        "not",
+        "no",
+        "none",
+        "largest",
+        "smallest",
+        "highest",
+        "lowest",
+        "best",
+        "worst",
+        "before",
+        "after",
+        "earliest",
+        "latest",
+        "fewest",
+        "minimum",
+        "maximum",
+        "less",
+        "more",
+        "fewer",
+        "greater",
+        "lesser",
+        "longest",
+        "shortest",
+        "oldest",
+        "youngest",
+        "newest",
+        "biggest",
+        "main",
+        "primary",
+        "second",
+        "third",
+    ]
 )
 _PLAIN_TOKEN = re.compile(r"[a-z]+(?:'t)?")
 _NEGATION = re.compile(r"\b(not|never|no|cannot|without|neither|nor|none)\b|n't", re.I)
@@ -268,7 +367,10 @@ EVIDENCE = (
     "any_modifier_missing",
     "caps_not_in_article",  # capitalised question words the article never mentions
     "caps_not_nearby",  # capitalised question words absent from sentence and neighbours (count)
-    "q_number", "q_date", "q_person", "q_place",  # question type
+    "q_number",
+    "q_date",
+    "q_person",
+    "q_place",  # question type
     "q_negated",
     "q_terms",  # number of distinct question terms
 )
@@ -296,7 +398,7 @@ def judge_evidence(shelf: Shelf, question: str, row: int) -> np.ndarray:
     missing = [t for t in qs if t not in ctx_terms]
     article = shelf.texts[aid]
     article_terms = shelf.article_terms(aid)
-    bigrams = set(zip(qt, qt[1:], strict=False))
+    bigrams = set(pairwise(qt))
     ctx_text = " ".join(shelf.sentence_text(r) for r in sorted([row, *same])).lower()
     ctx_tokens = set(_PLAIN_TOKEN.findall(ctx_text))
     mods = set(_PLAIN_TOKEN.findall(question.lower())) & _MODIFIERS
@@ -305,24 +407,30 @@ def judge_evidence(shelf: Shelf, question: str, row: int) -> np.ndarray:
     numbers = _NUMERAL.findall(question)
     qtype = question_type(question)
     article_lower = article.lower()
-    return np.array([
-        float(bool(qs) and all(t in set(st) for t in qs)),
-        len(bigrams & set(zip(st, st[1:], strict=False))) / max(1, len(bigrams)),
-        sum(weight(t) for t in qs if t in set(prev)) / total,
-        sum(weight(t) for t in qs if t in set(nxt)) / total,
-        len(missing) / max(1, len(qs)),
-        max((weight(t) for t in missing if t not in article_terms), default=0.0) / max_idf,
-        sum(1 for c in cap_terms if c not in ctx_terms) / len(cap_terms) if cap_terms else 0.0,
-        sum(1 for x in numbers if x not in text) / len(numbers) if numbers else 0.0,
-        float(bool(_NEGATION.search(question)) != bool(_NEGATION.search(text))),
-        float(len(mods - ctx_tokens)),
-        float(bool(mods - ctx_tokens)),
-        float(sum(1 for c in caps if c not in article_lower)),
-        float(sum(1 for c in caps if c not in ctx_text)),
-        float(qtype == "number"), float(qtype == "date"), float(qtype == "person"), float(qtype == "place"),
-        float(bool(_NEGATION.search(question))),
-        float(len(qs)),
-    ], np.float32)
+    return np.array(
+        [
+            float(bool(qs) and all(t in set(st) for t in qs)),
+            len(bigrams & set(pairwise(st))) / max(1, len(bigrams)),
+            sum(weight(t) for t in qs if t in set(prev)) / total,
+            sum(weight(t) for t in qs if t in set(nxt)) / total,
+            len(missing) / max(1, len(qs)),
+            max((weight(t) for t in missing if t not in article_terms), default=0.0) / max_idf,
+            sum(1 for c in cap_terms if c not in ctx_terms) / len(cap_terms) if cap_terms else 0.0,
+            sum(1 for x in numbers if x not in text) / len(numbers) if numbers else 0.0,
+            float(bool(_NEGATION.search(question)) != bool(_NEGATION.search(text))),
+            float(len(mods - ctx_tokens)),
+            float(bool(mods - ctx_tokens)),
+            float(sum(1 for c in caps if c not in article_lower)),
+            float(sum(1 for c in caps if c not in ctx_text)),
+            float(qtype == "number"),
+            float(qtype == "date"),
+            float(qtype == "person"),
+            float(qtype == "place"),
+            float(bool(_NEGATION.search(question))),
+            float(len(qs)),
+        ],
+        np.float32,
+    )
 
 
 @dataclass
@@ -334,8 +442,14 @@ class Candidates:
 
 
 def candidate_rows(
-    shelf: Shelf, qvec: np.ndarray, qterm_ids: list[int], *, dense_k: int, lexical_k: int,
-    passage_k: int, exhaustive_limit: int,
+    shelf: Shelf,
+    qvec: np.ndarray,
+    qterm_ids: list[int],
+    *,
+    dense_k: int,
+    lexical_k: int,
+    passage_k: int,
+    exhaustive_limit: int,
 ) -> np.ndarray:
     """Union of dense (sentence or passage) and BM25 candidates, as shelf rows."""
     picks: list[np.ndarray] = []

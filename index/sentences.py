@@ -18,17 +18,92 @@ from collections.abc import Iterator
 # Abbreviations that (almost) never end a sentence: titles before names, and common
 # mid-sentence abbreviations. Compared case-insensitively without the final dot.
 _NON_TERMINAL = frozenset(
-    """
-    mr mrs ms mx dr prof rev fr sr jr st mt ft gen col lt capt cpt sgt maj cmdr adm gov sen rep
-    pres supt insp det hon messrs mmes mme mlle
-    vs cf eg e.g ie i.e viz al approx dept univ assn bros inc corp ltd co plc llc
-    jan feb mar apr jun jul aug sep sept oct nov dec
-    u.s u.k u.n e.u u.s.a d.c a.m p.m ph.d b.a m.a b.sc m.sc
-    """.split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "mx",
+        "dr",
+        "prof",
+        "rev",
+        "fr",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "ft",
+        "gen",
+        "col",
+        "lt",
+        "capt",
+        "cpt",
+        "sgt",
+        "maj",
+        "cmdr",
+        "adm",
+        "gov",
+        "sen",
+        "rep",
+        "pres",
+        "supt",
+        "insp",
+        "det",
+        "hon",
+        "messrs",
+        "mmes",
+        "mme",
+        "mlle",
+        "vs",
+        "cf",
+        "eg",
+        "e.g",
+        "ie",
+        "i.e",
+        "viz",
+        "al",
+        "approx",
+        "dept",
+        "univ",
+        "assn",
+        "bros",
+        "inc",
+        "corp",
+        "ltd",
+        "co",
+        "plc",
+        "llc",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "u.s",
+        "u.k",
+        "u.n",
+        "e.u",
+        "u.s.a",
+        "d.c",
+        "a.m",
+        "p.m",
+        "ph.d",
+        "b.a",
+        "m.a",
+        "b.sc",
+        "m.sc",
+    ]
 )
 
 # Abbreviations that are ordinary words too ("no", "art"): non-terminal only before a number.
-_BEFORE_NUMBER = frozenset("no nos vol vols pp p fig figs eq eqs ch sec art c ca v".split())
+_BEFORE_NUMBER = frozenset(
+    ["no", "nos", "vol", "vols", "pp", "p", "fig", "figs", "eq", "eqs", "ch", "sec", "art", "c", "ca", "v"]
+)
 
 # A sentence ends at . ! ? (or a run of them, or an ellipsis) optionally followed by closing
 # quotes/brackets, then whitespace.
@@ -84,7 +159,7 @@ def _is_boundary(text: str, punct_at: int, cut: int, end: int) -> bool:
         return False
     if text[punct_at] != ".":
         return True  # ! ? … followed by a capital, digit or quote
-    if text[punct_at : punct_at + 2] == ".." and text[punct_at : cut].rstrip("'\"’”»)]") != ".":
+    if text[punct_at : punct_at + 2] == ".." and text[punct_at:cut].rstrip("'\"’”»)]") != ".":
         return True  # an ellipsis-like run before a capital
     word_m = _WORD_BEFORE.search(text, max(0, punct_at - 40), punct_at)
     word = word_m.group(1) if word_m else ""
@@ -100,10 +175,8 @@ def _is_boundary(text: str, punct_at: int, cut: int, end: int) -> bool:
     if len(bare) == 1 and bare.isalpha() and word.rstrip(".") == word.rstrip(".")[:1].upper():
         # A single capital initial: "J. K. Rowling", "George W. Bush".
         return False
-    if "." in bare and len(bare) <= 8 and all(len(p) <= 2 for p in bare.split(".")):
-        # Dotted acronyms such as "U.S.S.R." or "a.k.a."
-        return False
-    return True
+    # Dotted acronyms such as "U.S.S.R." or "a.k.a." do not end a sentence either.
+    return not ("." in bare and len(bare) <= 8 and all(len(p) <= 2 for p in bare.split(".")))
 
 
 def _trimmed(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:

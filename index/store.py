@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, event, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
@@ -173,7 +174,9 @@ class Store:
                         f"{SCHEMA_VERSION}); upgrade quotebot."
                     )
         except SQLAlchemyError as e:
-            raise StoreError(f"Cannot open the database {self._safe_url()}: {e.__class__.__name__}: {e}") from e
+            raise StoreError(
+                f"Cannot open the database {self._safe_url()}: {e.__class__.__name__}: {e}"
+            ) from e
 
     def _safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -226,7 +229,11 @@ class Store:
 
     def count_articles(self, collection: str) -> int:
         with self.session() as s:
-            return int(s.exec(select(func.count()).select_from(Article).where(Article.collection == collection)).one())
+            return int(
+                s.exec(
+                    select(func.count()).select_from(Article).where(Article.collection == collection)
+                ).one()
+            )
 
     def search_titles(self, collection: str, needle: str, limit: int = 25) -> list[Article]:
         with self.session() as s:
@@ -250,12 +257,24 @@ class Store:
     def sentence_rows(self, collection: str) -> list[tuple[int, int, int, int, int, bytes]]:
         """(id, article_id, ordinal, start, end, vector) for a collection, ordered by article and ordinal."""
         with self.session() as s:
-            rows = s.exec(
-                select(Sentence.id, Sentence.article_id, Sentence.ordinal, Sentence.start, Sentence.end, Sentence.vector)
+            rows = s.execute(
+                sa_select(
+                    *(
+                        col(c)
+                        for c in (
+                            Sentence.id,
+                            Sentence.article_id,
+                            Sentence.ordinal,
+                            Sentence.start,
+                            Sentence.end,
+                            Sentence.vector,
+                        )
+                    )
+                )
                 .where(Sentence.collection == collection)
                 .order_by(col(Sentence.article_id), col(Sentence.ordinal))
             ).all()
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return [tuple(r) for r in rows]
 
     def chunk_rows(self, collection: str) -> list[tuple[int, int, int, int]]:
         """(id, article_id, first, last) for a collection."""
@@ -270,16 +289,20 @@ class Store:
     def article_texts(self, collection: str) -> dict[int, tuple[str, str]]:
         """article id -> (title, text)."""
         with self.session() as s:
-            rows = s.exec(select(Article.id, Article.title, Article.text).where(Article.collection == collection)).all()
-            return {int(r[0]): (r[1], r[2]) for r in rows}
+            rows = s.exec(
+                select(col(Article.id), Article.title, Article.text).where(Article.collection == collection)
+            ).all()
+            return {int(r[0] or 0): (r[1], r[2]) for r in rows}
 
     def article_refs(self, collection: str) -> dict[int, tuple[str | None, str | None]]:
         """article id -> (url, source id)."""
         with self.session() as s:
             rows = s.exec(
-                select(Article.id, Article.url, Article.source_id).where(Article.collection == collection)
+                select(col(Article.id), Article.url, Article.source_id).where(
+                    Article.collection == collection
+                )
             ).all()
-            return {int(r[0]): (r[1], r[2]) for r in rows}
+            return {int(r[0] or 0): (r[1], r[2]) for r in rows}
 
     def counts(self, collection: str | None = None) -> dict[str, int]:
         with self.session() as s:
@@ -312,7 +335,9 @@ class Store:
                 select(Feedback).where(Feedback.question_id == question_id, Feedback.user_id == user_id)
             ).first()
             if existing is None:
-                s.add(Feedback(question_id=question_id, collection=collection, user_id=user_id, helpful=helpful))
+                s.add(
+                    Feedback(question_id=question_id, collection=collection, user_id=user_id, helpful=helpful)
+                )
             else:
                 existing.helpful = helpful
                 existing.created_at = _now()

@@ -67,7 +67,9 @@ def ivf_lists(n: int) -> int:
 class VectorIndex:
     """A passage-vector index for one collection."""
 
-    def __init__(self, dim: int, model_id: str, index: Any | None = None, kind: str = FLAT, nprobe: int = 32) -> None:
+    def __init__(
+        self, dim: int, model_id: str, index: Any | None = None, kind: str = FLAT, nprobe: int = 32
+    ) -> None:
         self.dim = dim
         self.model_id = model_id
         self.kind = kind
@@ -82,8 +84,15 @@ class VectorIndex:
 
     @classmethod
     def build(
-        cls, ids: np.ndarray, vectors: np.ndarray, *, model_id: str, dim: int, ivf_threshold: int = 200_000,
-        nprobe: int = 32, train_sample: int = 100_000,
+        cls,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        model_id: str,
+        dim: int,
+        ivf_threshold: int = 200_000,
+        nprobe: int = 32,
+        train_sample: int = 100_000,
     ) -> VectorIndex:
         """A new index over `vectors` (rows L2-normalised) keyed by `ids`, of the kind their count calls for."""
         n = len(ids)
@@ -128,7 +137,8 @@ class VectorIndex:
         if len(ids) == 0:
             return 0
         with self._lock:
-            return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+            return int(self._index.remove_ids(selector))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` (scores, ids) per query row; missing hits have id -1."""

@@ -26,12 +26,12 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.answer import JUDGE_FEATURES, SCORER_FILE, Scorer, judge_features  # noqa: E402
-from index.evaluation import best_threshold, hits  # noqa: E402
-from index.extract import Document  # noqa: E402
-from index.library import Library, LibrarySettings  # noqa: E402
-from index.lexical import terms  # noqa: E402
-from index.retrieve import FEATURES, Shelf, candidate_rows, featurize, judge_evidence  # noqa: E402
+from index.answer import JUDGE_FEATURES, SCORER_FILE, Scorer, judge_features
+from index.evaluation import best_threshold, hits
+from index.extract import Document
+from index.lexical import terms
+from index.library import Library, LibrarySettings
+from index.retrieve import FEATURES, Shelf, candidate_rows, featurize, judge_evidence
 
 
 class Evidence:
@@ -57,8 +57,9 @@ def read_jsonl(path: Path) -> list[dict]:
 def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict], Evidence]:
     lib = Library(LibrarySettings(data_dir=data_dir))
     arts = read_jsonl(articles)
-    lib.add_documents("fit", [Document(a["text"], a.get("title") or a["id"], a.get("url"), a["id"], "jsonl")
-                              for a in arts])
+    lib.add_documents(
+        "fit", [Document(a["text"], a.get("title") or a["id"], a.get("url"), a["id"], "jsonl") for a in arts]
+    )
     shelf = lib.shelf("fit")
     qs = read_jsonl(questions)
     st = lib.settings
@@ -66,13 +67,30 @@ def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict]
     out = []
     for q, v in zip(qs, qvecs, strict=True):
         text = " ".join(q["question"].split())
-        rows = candidate_rows(shelf, v, shelf.vocab.lookup(terms(text)), dense_k=st.dense_k,
-                              lexical_k=st.lexical_k, passage_k=st.passage_k, exhaustive_limit=st.exhaustive_limit)
+        rows = candidate_rows(
+            shelf,
+            v,
+            shelf.vocab.lookup(terms(text)),
+            dense_k=st.dense_k,
+            lexical_k=st.lexical_k,
+            passage_k=st.passage_k,
+            exhaustive_limit=st.exhaustive_limit,
+        )
         c = featurize(shelf, rows, text, v)
         labels = np.array([hits(shelf.sentence_text(int(r)), q["answers"]) for r in rows], bool)
         src = [shelf.refs[int(shelf.article_ids[r])][1] for r in rows]
-        out.append({"qid": q["qid"], "q": text, "article": q["article_id"], "answerable": bool(q["answerable"]),
-                    "X": c.features.astype(np.float64), "y": labels, "src": src, "rows": rows})
+        out.append(
+            {
+                "qid": q["qid"],
+                "q": text,
+                "article": q["article_id"],
+                "answerable": bool(q["answerable"]),
+                "X": c.features.astype(np.float64),
+                "y": labels,
+                "src": src,
+                "rows": rows,
+            }
+        )
     return out, Evidence(shelf)
 
 
@@ -100,8 +118,9 @@ def fit_ranker(data: list[dict], l2: float = 1e-3) -> np.ndarray:
     return res.x
 
 
-def judge_rows(data: list[dict], w: np.ndarray, ev: Evidence
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def judge_rows(
+    data: list[dict], w: np.ndarray, ev: Evidence
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X, correct, answerable, hit = [], [], [], []
     for d in data:
         if len(d["rows"]) == 0:
@@ -120,10 +139,25 @@ def judge_rows(data: list[dict], w: np.ndarray, ev: Evidence
 # the signs keeps the judge sensible on text unlike the training data (no "finding every question word
 # counts against you" artefacts from correlated features).
 SIGNS = {
-    "top": +1, "margin": +1, "softmax": +1, "dense": +1, "dense_ctx": +1, "lex": +1, "lex_ctx": +1,
-    "type_match": +1, "bigram": +1, "full_coverage": +1,
-    "missing_key": -1, "missing_share": -1, "missing_unseen": -1, "caps_missing": -1, "numbers_missing": -1,
-    "negation_mismatch": -1, "modifiers_missing": -1, "any_modifier_missing": -1, "caps_not_in_article": -1,
+    "top": +1,
+    "margin": +1,
+    "softmax": +1,
+    "dense": +1,
+    "dense_ctx": +1,
+    "lex": +1,
+    "lex_ctx": +1,
+    "type_match": +1,
+    "bigram": +1,
+    "full_coverage": +1,
+    "missing_key": -1,
+    "missing_share": -1,
+    "missing_unseen": -1,
+    "caps_missing": -1,
+    "numbers_missing": -1,
+    "negation_mismatch": -1,
+    "modifiers_missing": -1,
+    "any_modifier_missing": -1,
+    "caps_not_in_article": -1,
     "caps_not_nearby": -1,
 }
 
@@ -137,10 +171,13 @@ def fit_judge(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
         g = X.T @ (p - y) / len(y)
         return ll + l2 * float(w @ w), g + 2 * l2 * w
 
-    bounds = [(0, None) if SIGNS.get(k) == 1 else (None, 0) if SIGNS.get(k) == -1 else (None, None)
-              for k in JUDGE_FEATURES]
-    res = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": 1000})
+    bounds = [
+        (0, None) if SIGNS.get(k) == 1 else (None, 0) if SIGNS.get(k) == -1 else (None, None)
+        for k in JUDGE_FEATURES
+    ]
+    res = minimize(
+        loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000}
+    )
     return res.x
 
 
@@ -152,8 +189,15 @@ def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def evaluate(data: list[dict], ev: Evidence, w: np.ndarray, j: np.ndarray, mean: np.ndarray, scale: np.ndarray,
-             t: float) -> dict[str, float]:
+def evaluate(
+    data: list[dict],
+    ev: Evidence,
+    w: np.ndarray,
+    j: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    t: float,
+) -> dict[str, float]:
     X, correct, answerable, hit = judge_rows(data, w, ev)
     p = 1 / (1 + np.exp(-(((X - mean) / scale) @ j)))
     keep = p >= t
@@ -186,8 +230,12 @@ def main() -> None:
     ap.add_argument("questions", type=Path)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=SCORER_FILE)
-    ap.add_argument("--ship-threshold", type=float, default=None,
-                    help="ship this decline threshold instead of the dev-optimal one (recorded in info)")
+    ap.add_argument(
+        "--ship-threshold",
+        type=float,
+        default=None,
+        help="ship this decline threshold instead of the dev-optimal one (recorded in info)",
+    )
     args = ap.parse_args()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,8 +244,10 @@ def main() -> None:
 
 
 def fit_and_report(args: argparse.Namespace, data: list[dict], ev: Evidence, t0: float) -> None:
-    print(f"collected {len(data)} questions in {time.time() - t0:.0f}s; "
-          f"candidate recall {np.mean([d['y'].any() for d in data if d['answerable']]):.4f}")
+    print(
+        f"collected {len(data)} questions in {time.time() - t0:.0f}s; "
+        f"candidate recall {np.mean([d['y'].any() for d in data if d['answerable']]):.4f}"
+    )
     arts = sorted({d["article"] for d in data})
     rng = np.random.default_rng(0)
     rng.shuffle(arts)
@@ -216,18 +266,31 @@ def fit_and_report(args: argparse.Namespace, data: list[dict], ev: Evidence, t0:
     print("cross-validated: " + " ".join(f"{a}={b:.4f}" for a, b in cv_mean.items()))
     w, j, mean, scale, t = fit_all(data, ev)
     full = evaluate(data, ev, w, j, mean, scale, t)
-    print("fit on all (optimistic): " + " ".join(f"{a}={b:.4f}" for a, b in full.items()) + f" threshold={t:.4f}")
+    print(
+        "fit on all (optimistic): "
+        + " ".join(f"{a}={b:.4f}" for a, b in full.items())
+        + f" threshold={t:.4f}"
+    )
     shipped = t if args.ship_threshold is None else args.ship_threshold
     if args.ship_threshold is not None:
         at_ship = evaluate(data, ev, w, j, mean, scale, shipped)
         print(f"at the shipped threshold {shipped}: " + " ".join(f"{a}={b:.4f}" for a, b in at_ship.items()))
-    sc = Scorer(w.astype(np.float32), j.astype(np.float32), shipped, mean.astype(np.float32),
-                scale.astype(np.float32), {
-        "dev_optimal_threshold": round(t, 4),
-        "fitted_on": str(args.articles.parent.name), "questions": len(data), "folds": args.folds,
-        "cv": {k: round(v, 4) for k, v in cv_mean.items()}, "train": {k: round(v, 4) for k, v in full.items()},
-        "judge_features": list(JUDGE_FEATURES),
-    })
+    sc = Scorer(
+        w.astype(np.float32),
+        j.astype(np.float32),
+        shipped,
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+        {
+            "dev_optimal_threshold": round(t, 4),
+            "fitted_on": str(args.articles.parent.name),
+            "questions": len(data),
+            "folds": args.folds,
+            "cv": {k: round(v, 4) for k, v in cv_mean.items()},
+            "train": {k: round(v, 4) for k, v in full.items()},
+            "judge_features": list(JUDGE_FEATURES),
+        },
+    )
     sc.save(args.out)
     print(f"wrote {args.out}")
 
