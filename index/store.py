@@ -271,7 +271,7 @@ class Store:
                         )
                     )
                 )
-                .where(Sentence.collection == collection)
+                .where(col(Sentence.collection) == collection)
                 .order_by(col(Sentence.article_id), col(Sentence.ordinal))
             ).all()
             return [tuple(r) for r in rows]
