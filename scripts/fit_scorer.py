@@ -94,7 +94,7 @@ def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict]
     return out, Evidence(shelf)
 
 
-def fit_ranker(data: list[dict], l2: float = 1e-3) -> np.ndarray:
+def fit_ranker(data: list[dict], l2: float = 1e-4) -> np.ndarray:
     groups = [(d["X"], d["y"]) for d in data if d["y"].any() and not d["y"].all()]
     dim = len(FEATURES)
 
