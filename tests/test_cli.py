@@ -384,7 +384,3 @@ def test_subprocesses_with_the_bundled_model(articles: dict[str, Path], tmp_path
     assert done.returncode == 1
     assert done.stdout == ""
     assert_one_error_line(done.stderr)
-
-    done = run("ask", "--guild", "not-a-guild", "Why?")
-    assert done.returncode == 1
-    assert_one_error_line(done.stderr)
