@@ -33,7 +33,9 @@ def _result(text: str) -> dict[str, float]:
 def eval_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, float], Path]:
     preds = tmp_path_factory.mktemp("eval") / "predictions.jsonl"
     out = io.StringIO()
-    code = main(["eval", str(SLICE / "articles.jsonl"), str(SLICE / "questions.jsonl"), "--out", str(preds)], out=out)
+    code = main(
+        ["eval", str(SLICE / "articles.jsonl"), str(SLICE / "questions.jsonl"), "--out", str(preds)], out=out
+    )
     assert code == 0, out.getvalue()
     return _result(out.getvalue()), preds
 
@@ -53,12 +55,16 @@ def test_every_quote_is_verbatim(eval_run: tuple[dict[str, float], Path]) -> Non
         assert p["quote"] in texts[p["article_id"]]
 
 
-@pytest.mark.skipif(not SCORE_PY.exists(), reason="the project's scorer (shared/eval/score.py) is not beside the repo")
+@pytest.mark.skipif(
+    not SCORE_PY.exists(), reason="the project's scorer (shared/eval/score.py) is not beside the repo"
+)
 def test_eval_figures_equal_score_py(eval_run: tuple[dict[str, float], Path]) -> None:
     result, preds = eval_run
     done = subprocess.run(
         [sys.executable, str(SCORE_PY), str(SLICE / "questions.jsonl"), str(preds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     theirs = _result(done.stdout)
     for key in ("hit@1", "article@1", "decline_unans", "decline_ans", "acc"):
