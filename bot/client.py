@@ -1,0 +1,187 @@
+"""The discord.py Bot: owns the command tree, the executor every Library call goes through, and the one error handler.
+
+`setup_hook` loads the cogs (bot/commands/), registers the persistent answer buttons and syncs the
+commands (to `dev_guild_id` when set, instantly; globally otherwise). Nothing slow ever runs on the
+event loop: model, FAISS and SQL work leave it through `await bot.work(fn, *args)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import BotConfig, Settings
+from bot.replies import ALLOWED_MENTIONS
+from index.errors import InputError, QuotebotError
+from index.library import Library
+
+log = logging.getLogger("quotebot.bot")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+APOLOGY = "Sorry, something went wrong on my side. The error has been logged."
+COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.admin")
+
+
+class NotAllowed(app_commands.CheckFailure):
+    """A permission check refused the user; the message says who may use the command."""
+
+
+def intents_for(config: BotConfig) -> discord.Intents:
+    """Only what we use: guilds (roles, channels), and guild messages + content for "@quotebot question"."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    if config.mention_questions:
+        intents.guild_messages = True
+        intents.message_content = True
+    return intents
+
+
+class QuoteBot(commands.Bot):
+    """quotebot on Discord: one collection of articles per guild (collection = str(guild_id))."""
+
+    def __init__(self, settings: Settings, library: Library, *, sync_commands: bool = True) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # unused: there are no prefix commands
+            intents=intents_for(settings.bot),
+            help_command=None,
+            allowed_mentions=ALLOWED_MENTIONS,
+        )
+        self.settings = settings
+        self.library = library
+        self.sync_on_setup = sync_commands
+        self.executor = ThreadPoolExecutor(max_workers=settings.bot.workers, thread_name_prefix="quotebot")
+        self._background: set[asyncio.Task[Any]] = set()
+        self.tree.error(self.on_app_command_error)
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        from bot.commands.ask import FeedbackButton, MoreSourcesButton
+
+        for name in COGS:
+            await self.load_extension(name)
+        self.add_dynamic_items(FeedbackButton, MoreSourcesButton)
+        if self.sync_on_setup:
+            await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        guild_id = self.settings.bot.dev_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (may take up to an hour to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s in %d guilds", self.user, len(self.guilds))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: mention questions are handled by the ask cog's listener."""
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await super().close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- work off the event loop ------------------------------------------------------------------
+
+    async def work(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a (Library) call in the bounded executor and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Start a background task that outlives the interaction (kept referenced until done)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- the one error handler --------------------------------------------------------------------
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        """Map a failure to a short ephemeral reply; log anything unexpected with its traceback."""
+        original: BaseException = error
+        if isinstance(error, app_commands.CommandInvokeError):
+            original = error.original
+        if isinstance(original, QuotebotError):
+            message = str(original)
+        elif isinstance(original, app_commands.CommandOnCooldown):
+            message = f"You're asking quickly: try again in {original.retry_after:.0f} s."
+        elif isinstance(original, app_commands.NoPrivateMessage):
+            message = "quotebot only works in servers: each server has its own articles."
+        elif isinstance(original, NotAllowed):
+            message = str(original)
+        elif isinstance(original, app_commands.CheckFailure):
+            message = "You can't use this command here."
+        elif isinstance(original, app_commands.TransformerError):
+            message = f"I couldn't read the option {original.value!r}."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "unexpected error in %s (guild %s, user %s)",
+                command,
+                interaction.guild_id,
+                interaction.user.id if interaction.user else None,
+                exc_info=original,
+            )
+            message = APOLOGY
+        await self.reply_ephemeral(interaction, message)
+
+    async def reply_ephemeral(self, interaction: discord.Interaction, message: str) -> None:
+        """Answer (or follow up on) an interaction with a message only the user sees."""
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True, allowed_mentions=ALLOWED_MENTIONS)
+            else:
+                await interaction.response.send_message(
+                    message, ephemeral=True, allowed_mentions=ALLOWED_MENTIONS
+                )
+        except discord.HTTPException:
+            log.warning("could not send an error reply to interaction %s", interaction.id, exc_info=True)
+
+
+def collection_of(interaction: discord.Interaction) -> str:
+    """The guild's collection; every guild is its own and never reads another's."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return str(interaction.guild_id)
+
+
+def run_bot(settings: Settings, token: str) -> None:
+    """Load the model, then run the bot until interrupted; a rejected token is one clear error line."""
+    discord.utils.setup_logging(level=logging.INFO, root=False)
+    logging.getLogger("quotebot").setLevel(logging.INFO)
+    library = Library(settings.library_settings())
+    try:
+        log.info("loading the embedding model…")
+        library.embedder.encode(["warm-up"])
+        bot = QuoteBot(settings, library)
+        try:
+            bot.run(token, log_handler=None)
+        except discord.LoginFailure as e:
+            raise InputError(
+                "Discord rejected the bot token: check DISCORD_TOKEN (Developer Portal → your "
+                "application → Bot → Reset Token)."
+            ) from e
+        except discord.PrivilegedIntentsRequired as e:
+            raise InputError(
+                "Discord refused the Message Content intent: enable it in the Developer Portal "
+                "(Bot → Privileged Gateway Intents) or set [bot] mention_questions = false."
+            ) from e
+    finally:
+        library.close()

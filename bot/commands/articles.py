@@ -1,0 +1,372 @@
+"""Curating a guild's articles: /articles add | list | remove | show, and /unanswered (moderators only).
+
+Adding defers at once, then edits its (ephemeral) reply as it goes: "Reading…", "Embedding N
+sentences…", then the outcome. Files are size-checked before they are downloaded; pasted text comes
+from a modal. Every call reads and writes only the guild's own collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from pathlib import PurePosixPath
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.client import QuoteBot, collection_of
+from bot.permissions import is_moderator, moderator_check
+from index.errors import InputError, NotFound, QuotebotError
+from index.library import AddResult, ArticleInfo
+
+log = logging.getLogger("quotebot.articles")
+
+FILE_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+PASTE_MAX = 4000  # Discord's limit for a modal text input
+AUTOCOMPLETE_TIMEOUT_S = 2.5  # Discord gives autocomplete 3 s; an empty list beats an error
+PROGRESS_EVERY_S = 1.5
+
+
+def describe_results(results: list[AddResult]) -> str:
+    """The outcome of an add, one line per article."""
+    lines = []
+    for r in results:
+        a = r.article
+        title = replies.plain(a.title or "Untitled", 200)
+        facts = f"{a.n_sentences} sentences, {a.n_chunks} passages (id {a.id})"
+        if r.status == "unchanged":
+            lines.append(f"Already had **{title}**: {facts}.")
+        elif r.status == "replaced":
+            lines.append(f"Updated **{title}**: {facts}.")
+        else:
+            lines.append(f"Added **{title}**: {facts}.")
+    return replies.trim("\n".join(lines) or "Nothing was added.", replies.CONTENT_MAX)
+
+
+class Progress:
+    """Edits an interaction's reply with ingest progress; the worker thread calls `update`."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.loop = asyncio.get_running_loop()
+        self._latest: tuple[int, int] | None = None
+        self._shown: tuple[int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def update(self, done: int, total: int) -> None:
+        """Called from the executor thread: only records the numbers (thread-safe hand-off)."""
+        self.loop.call_soon_threadsafe(self._set, done, total)
+
+    def _set(self, done: int, total: int) -> None:
+        self._latest = (done, total)
+
+    async def show(self, text: str) -> None:
+        with contextlib.suppress(discord.HTTPException):
+            await self.interaction.edit_original_response(
+                content=text, allowed_mentions=replies.ALLOWED_MENTIONS
+            )
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            latest = self._latest
+            if latest is not None and latest != self._shown:
+                self._shown = latest
+                done, total = latest
+                await self.show(f"Embedding {total:,} sentences… {done * 100 // max(total, 1)}%")
+
+    async def __aenter__(self) -> Progress:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="quotebot-progress")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def ingest(
+    bot: QuoteBot, interaction: discord.Interaction, start: str, fn: Any, *args: Any, **kwargs: Any
+) -> None:
+    """Run an add call with progress edits; the final edit is the outcome or the error, in words."""
+    progress = Progress(interaction)
+    await progress.show(start)
+    try:
+        async with progress:
+            if kwargs.pop("with_progress", False):
+                kwargs["progress"] = progress.update
+            result = await bot.work(fn, *args, **kwargs)
+    except QuotebotError as e:
+        await progress.show(f"Could not add the article: {e}")
+        return
+    results = result if isinstance(result, list) else [result]
+    await progress.show(describe_results(results))
+
+
+class PasteArticle(discord.ui.Modal):
+    """A title and the article's text, pasted."""
+
+    def __init__(self, cog: ArticlesCog) -> None:
+        super().__init__(title="Add an article", timeout=900)
+        self.cog = cog
+        self.heading: discord.ui.TextInput[PasteArticle] = discord.ui.TextInput(
+            max_length=200, required=False, placeholder="Optional: the article's title"
+        )
+        self.body: discord.ui.TextInput[PasteArticle] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph, max_length=PASTE_MAX, min_length=1
+        )
+        self.add_item(discord.ui.Label(text="Title", component=self.heading))
+        self.add_item(discord.ui.Label(text="Text", component=self.body))
+
+    async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        bot = self.cog.bot
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        title = self.heading.value.strip() or None
+        await ingest(
+            bot,
+            interaction,
+            "Reading…",
+            bot.library.add_text,
+            collection,
+            self.body.value,
+            title=title,
+            added_by=str(interaction.user.id),
+        )
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        await self.cog.bot.on_app_command_error(interaction, error)
+
+
+class ArticlePages(discord.ui.View):
+    """Previous / next buttons under an ephemeral article list."""
+
+    def __init__(self, bot: QuoteBot, collection: str, total: int, page: int = 0) -> None:
+        super().__init__(timeout=600)
+        self.bot = bot
+        self.collection = collection
+        self.per_page = bot.settings.bot.articles_per_page
+        self.total = total
+        self.page = page
+        self._sync_buttons()
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = self.page <= 0
+        self.next.disabled = self.page >= self.pages - 1
+
+    async def render(self) -> discord.Embed:
+        infos: list[ArticleInfo] = await self.bot.work(
+            self.bot.library.articles, self.collection, offset=self.page * self.per_page, limit=self.per_page
+        )
+        rows = [(a.id, a.title, a.n_sentences, a.url) for a in infos]
+        self._sync_buttons()
+        return replies.articles_embed(rows, page=self.page, pages=self.pages, total=self.total)
+
+    async def _turn(self, interaction: discord.Interaction, delta: int) -> None:
+        await interaction.response.defer()
+        self.total = await self.bot.work(self.bot.library.count, self.collection)
+        self.page = min(max(0, self.page + delta), self.pages - 1)
+        embed = await self.render()
+        await interaction.edit_original_response(embed=embed, view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._turn(interaction, -1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._turn(interaction, +1)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
+    ) -> None:
+        await self.bot.on_app_command_error(interaction, error)
+
+
+class ArticlesCog(commands.Cog, name="Articles"):
+    """Moderators add, list, inspect and remove the guild's articles."""
+
+    articles = app_commands.Group(
+        name="articles", description="Manage this server's articles (moderators).", guild_only=True
+    )
+
+    def __init__(self, bot: QuoteBot) -> None:
+        self.bot = bot
+
+    async def _resolve(self, collection: str, ref: str) -> int:
+        """An article id from an autocomplete value (the id), a source id, or an exact title."""
+        ref = ref.strip()
+        try:
+            info, _ = await self.bot.work(self.bot.library.article_text, collection, ref)
+            return info.id
+        except NotFound:
+            hits = await self.bot.work(self.bot.library.search_titles, collection, ref, 5)
+            exact = [h for h in hits if h.title.casefold() == ref.casefold()]
+            if len(exact) == 1:
+                return exact[0].id
+            raise
+
+    @articles.command(name="add")
+    @moderator_check()
+    @app_commands.describe(
+        url="A web page to add (http or https)",
+        file="A file to add: .txt, .md, .html or .pdf",
+        text="Paste the text in a form",
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        url: str | None = None,
+        file: discord.Attachment | None = None,
+        text: bool | None = None,
+    ) -> None:
+        """Add an article from a URL, a file, or pasted text."""
+        collection = collection_of(interaction)
+        chosen = sum(x is not None for x in (url, file)) + bool(text)
+        if chosen > 1:
+            raise InputError("Give one of url, file or text, not several.")
+        if url is None and file is None:
+            await interaction.response.send_modal(PasteArticle(self))
+            return
+        limits = self.bot.settings.limits
+        if file is not None:
+            suffix = PurePosixPath(file.filename).suffix.lower()
+            if suffix not in FILE_TYPES:
+                raise InputError(
+                    f"I can read {', '.join(sorted(FILE_TYPES))} files, not {file.filename or 'that file'}."
+                )
+            if file.size > limits.max_article_bytes:
+                raise InputError(
+                    f"{file.filename} is {file.size:,} bytes; the limit is {limits.max_article_bytes:,}."
+                )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        who = str(interaction.user.id)
+        if file is not None:
+            await interaction.edit_original_response(content="Downloading…")
+            try:
+                data = await file.read()
+            except discord.HTTPException as e:
+                await interaction.edit_original_response(
+                    content=f"Could not download {replies.plain(file.filename, 200)} from Discord ({e.status})."
+                )
+                return
+            await ingest(
+                self.bot,
+                interaction,
+                "Reading…",
+                self.bot.library.add_bytes,
+                collection,
+                data,
+                filename=file.filename,
+                content_type=file.content_type,
+                added_by=who,
+                with_progress=True,
+            )
+        else:
+            assert url is not None
+            await ingest(
+                self.bot, interaction, "Fetching…", self.bot.library.add_url, collection, url, added_by=who
+            )
+
+    @articles.command(name="list")
+    @moderator_check()
+    async def list_(self, interaction: discord.Interaction) -> None:
+        """List this server's articles."""
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        total = await self.bot.work(self.bot.library.count, collection)
+        view = ArticlePages(self.bot, collection, total)
+        embed = await view.render()
+        await interaction.followup.send(
+            embed=embed, view=view, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS
+        )
+
+    @articles.command(name="remove")
+    @moderator_check()
+    @app_commands.describe(article="The article to remove (start typing its title)")
+    async def remove(self, interaction: discord.Interaction, article: str) -> None:
+        """Remove an article; its sentences stop being quoted at once."""
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        aid = await self._resolve(collection, article)
+        info = await self.bot.work(self.bot.library.remove, collection, aid)
+        await interaction.followup.send(
+            f"Removed **{replies.plain(info.title or 'Untitled', 200)}** (id {info.id}).",
+            ephemeral=True,
+            allowed_mentions=replies.ALLOWED_MENTIONS,
+        )
+
+    @articles.command(name="show")
+    @moderator_check()
+    @app_commands.describe(article="The article to show (start typing its title)")
+    async def show(self, interaction: discord.Interaction, article: str) -> None:
+        """Show an article's title, source, size, who added it, and how it starts."""
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        aid = await self._resolve(collection, article)
+        info, text = await self.bot.work(self.bot.library.article_text, collection, aid)
+        embed = replies.article_embed(
+            article_id=info.id,
+            title=info.title,
+            url=info.url,
+            n_sentences=info.n_sentences,
+            n_chunks=info.n_chunks,
+            added_by=info.added_by,
+            created_at=info.created_at,
+            excerpt=text[:1000],
+        )
+        await interaction.followup.send(
+            embed=embed, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS
+        )
+
+    @remove.autocomplete("article")
+    @show.autocomplete("article")
+    async def article_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None or not is_moderator(interaction):
+            return []
+        collection = str(interaction.guild_id)
+        try:
+            infos = await asyncio.wait_for(
+                self.bot.work(self.bot.library.search_titles, collection, current.strip(), 25),
+                AUTOCOMPLETE_TIMEOUT_S,
+            )
+        except TimeoutError:
+            return []
+        choices = []
+        for a in infos:
+            suffix = f" (#{a.id})"
+            name = replies.trim(
+                " ".join((a.title or "Untitled").split()), replies.CHOICE_NAME_MAX - len(suffix)
+            )
+            choices.append(app_commands.Choice(name=(name or "Untitled") + suffix, value=str(a.id)))
+        return choices
+
+    @app_commands.command(name="unanswered")
+    @app_commands.guild_only()
+    @moderator_check()
+    async def unanswered(self, interaction: discord.Interaction) -> None:
+        """Recent questions the bot declined or that members voted not helpful (moderators)."""
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        rows = await self.bot.work(self.bot.library.unanswered, collection, 20)
+        content = replies.unanswered_content(
+            [(q.text, q.answered, votes, q.created_at.strftime("%Y-%m-%d %H:%M")) for q, votes in rows]
+        )
+        await interaction.followup.send(content, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, QuoteBot)
+    await bot.add_cog(ArticlesCog(bot))

@@ -1,0 +1,273 @@
+"""Pure functions from an `Answer` (or article facts) to Discord message text and embeds, within Discord's limits.
+
+Article text is untrusted: everything quoted is markdown-escaped and mention-neutralised, every line of
+a quote starts with "> " so a newline cannot leave the block quote, and replies are sent with
+`ALLOWED_MENTIONS` (nobody is ever pinged). Nothing here touches the network or the event loop.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Sequence
+
+import discord
+from discord.utils import escape_markdown
+
+from index.answer import Answer, ArticleRef, Quote
+
+# Discord's hard limits.
+CONTENT_MAX = 2000
+EMBED_TITLE_MAX = 256
+EMBED_DESCRIPTION_MAX = 4096
+EMBED_FIELD_NAME_MAX = 256
+EMBED_FIELD_VALUE_MAX = 1024
+EMBED_FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+EMBED_FIELDS_MAX = 25
+CHOICE_NAME_MAX = 100
+
+ALLOWED_MENTIONS = discord.AllowedMentions.none()
+DECLINE = "I couldn't find that in the articles."
+ELLIPSIS = "…"
+
+_ZWSP = "\u200b"
+_LIST_MARKER = re.compile(r"^(\s*)([-*+]|\d+[.)])(\s)")
+_FRAGMENT_WORDS = 5
+_FRAGMENT_WHOLE_MAX = 120  # characters of sentence quoted whole in a text fragment
+
+
+# -- escaping and trimming --------------------------------------------------------------------------
+
+
+def neutralise(text: str) -> str:
+    """Untrusted text made inert: markdown escaped, and mentions / custom emoji / slash-command
+    mentions / timestamps broken by a zero-width space so Discord never parses them."""
+    out = escape_markdown(text, ignore_links=False)
+    # `<@id>`, `<@&id>`, `<#id>`, `</cmd:id>`, `<t:...>`, `<:emoji:id>`, `@everyone`, `@here`.
+    out = out.replace("<", "<" + _ZWSP).replace("@", "@" + _ZWSP)
+    lines = [_LIST_MARKER.sub(r"\1\\\2\3", line) for line in out.split("\n")]
+    return "\n".join(lines)
+
+
+def trim(text: str, max_chars: int) -> str:
+    """`text` if it fits, else a prefix of it (cut at a word boundary when one is near) plus "…"."""
+    if len(text) <= max_chars:
+        return text
+    if max_chars <= 1:
+        return ELLIPSIS[:max_chars]
+    cut = text[: max_chars - 1]
+    space = cut.rfind(" ")
+    if space >= max_chars * 0.6:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _fits_escaped(text: str, max_chars: int) -> str:
+    """The longest `trim(text, n)` whose block-quoted, escaped rendering fits in `max_chars`."""
+    if len(block_quote_raw(text)) <= max_chars:
+        return text
+    lo, hi = 0, min(len(text), max_chars)
+    best = ""
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = trim(text, mid)
+        if len(block_quote_raw(candidate)) <= max_chars:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def block_quote_raw(text: str) -> str:
+    """`text` neutralised with "> " before every line (blank lines too), so nothing escapes the quote."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join("> " + line if line else ">" for line in neutralise(text).split("\n"))
+
+
+def block_quote(text: str, max_chars: int) -> str:
+    """A block quote of `text` (trimmed to a prefix + "…" when needed) at most `max_chars` long."""
+    return block_quote_raw(_fits_escaped(text.strip(), max_chars))
+
+
+def plain(text: str, max_chars: int) -> str:
+    """A one-line neutralised rendering of untrusted text (titles, questions) at most `max_chars` long."""
+    flat = " ".join(text.split())
+    out = neutralise(flat)
+    if len(out) <= max_chars:
+        return out
+    lo, hi, best = 0, len(flat), ""
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cand = neutralise(trim(flat, mid))
+        if len(cand) <= max_chars:
+            best, lo = cand, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+# -- links ------------------------------------------------------------------------------------------
+
+
+def _encode_fragment_part(text: str) -> str:
+    # quote() keeps "-" (an unreserved character), but a text directive gives "-" "&" "," meaning.
+    return urllib.parse.quote(text, safe="").replace("-", "%2D")
+
+
+def text_fragment(sentence: str) -> str:
+    """`:~:text=` directive that makes a browser scroll to and highlight `sentence`."""
+    words = sentence.split()
+    if not words:
+        return ""
+    flat = " ".join(words)
+    if len(flat) <= _FRAGMENT_WHOLE_MAX or len(words) <= 2 * _FRAGMENT_WORDS:
+        return ":~:text=" + _encode_fragment_part(flat)
+    start = " ".join(words[:_FRAGMENT_WORDS])
+    end = " ".join(words[-_FRAGMENT_WORDS:])
+    return f":~:text={_encode_fragment_part(start)},{_encode_fragment_part(end)}"
+
+
+def is_web_url(url: str | None) -> bool:
+    if not url:
+        return False
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _safe_url(url: str) -> str:
+    # Characters that would end a markdown link or an <...> wrapper are percent-encoded.
+    return urllib.parse.quote(url, safe=":/?#[]@!$&'*+,;=%~")
+
+
+def source_url(ref: ArticleRef, sentence: str | None = None) -> str | None:
+    """The article's web address, pointing at `sentence` with a text fragment; None for non-web sources."""
+    if not is_web_url(ref.url):
+        return None
+    assert ref.url is not None
+    url = _safe_url(ref.url)
+    if sentence:
+        frag = text_fragment(sentence)
+        if frag:
+            url += frag if "#" in url else "#" + frag
+    return url
+
+
+def source_line(ref: ArticleRef, sentence: str | None = None, *, title_max: int = 200) -> str:
+    """The article title, linked to its source (without a link preview) when it has a web address."""
+    title = plain(ref.title or "Untitled", title_max) or "Untitled"
+    url = source_url(ref, sentence)
+    if url is None:
+        return f"*{title}*"
+    return f"[{title}](<{url}>)"
+
+
+def confidence_label(confidence: float) -> str:
+    """E.g. "High confidence (87%)"."""
+    level = "High" if confidence >= 0.7 else "Medium" if confidence >= 0.45 else "Low"
+    return f"{level} confidence ({confidence:.0%})"
+
+
+# -- replies ----------------------------------------------------------------------------------------
+
+
+def _quote_with_source(q: Quote, budget: int, tail: str = "") -> str:
+    src = "— " + source_line(q.article, q.text) + tail
+    if len(src) > budget // 2:  # a monstrous URL: fall back to the title alone
+        src = "— " + f"*{plain(q.article.title or 'Untitled', 200)}*" + tail
+    return block_quote(q.text, max(1, budget - len(src) - 1)) + "\n" + src
+
+
+def answer_content(answer: Answer) -> str:
+    """The message for an answer: the quote (or the decline with possibly related passages)."""
+    if answer.quote is None:
+        return decline_content(answer)
+    tail = f" · {confidence_label(answer.confidence)}"
+    return _quote_with_source(answer.quote, CONTENT_MAX, tail)[:CONTENT_MAX]
+
+
+def decline_content(answer: Answer) -> str:
+    """The decline, with up to three "possibly related" passages."""
+    parts = [DECLINE]
+    related = answer.related[:3]
+    if related:
+        parts.append("Possibly related:")
+        per = (CONTENT_MAX - sum(len(p) + 2 for p in parts)) // len(related) - 2
+        per = min(per, 450)
+        parts.extend(_quote_with_source(r, per) for r in related)
+    return "\n".join(parts)[:CONTENT_MAX]
+
+
+def sources_embed(answer: Answer, *, limit: int = 5) -> discord.Embed:
+    """The other candidate sentences ("More sources"), one field each."""
+    quotes = [
+        q for q in ([answer.best] if answer.quote is None and answer.best else []) + answer.alternatives
+    ]
+    embed = discord.Embed(title=plain("More sources for: " + answer.question, EMBED_TITLE_MAX))
+    if not quotes:
+        embed.description = "No other passages came close."
+        return embed
+    for q in quotes[: min(limit, EMBED_FIELDS_MAX)]:
+        name = plain(q.article.title or "Untitled", EMBED_FIELD_NAME_MAX) or "Untitled"
+        value = _quote_with_source(q, EMBED_FIELD_VALUE_MAX)
+        if len(embed) + len(name) + len(value) > EMBED_TOTAL_MAX:
+            break
+        embed.add_field(name=name, value=value, inline=False)
+    return embed
+
+
+def articles_embed(
+    rows: Sequence[tuple[int, str, int, str | None]], *, page: int, pages: int, total: int
+) -> discord.Embed:
+    """A page of the article list: (id, title, sentences, url) rows."""
+    embed = discord.Embed(title=f"Articles ({total})")
+    lines = []
+    for aid, title, n_sentences, url in rows:
+        ref = ArticleRef(aid, title, url, None)
+        lines.append(f"`{aid}` {source_line(ref, title_max=150)} · {n_sentences} sentences")
+    desc = "\n".join(lines) if lines else "No articles yet. Add one with /articles add."
+    embed.description = trim(desc, EMBED_DESCRIPTION_MAX)
+    embed.set_footer(text=f"Page {page + 1} of {max(pages, 1)}")
+    return embed
+
+
+def article_embed(
+    *,
+    article_id: int,
+    title: str,
+    url: str | None,
+    n_sentences: int,
+    n_chunks: int,
+    added_by: str | None,
+    created_at: str,
+    excerpt: str,
+) -> discord.Embed:
+    """One article's facts and the start of its text."""
+    embed = discord.Embed(title=plain(title or "Untitled", EMBED_TITLE_MAX) or "Untitled")
+    if is_web_url(url):
+        assert url is not None
+        embed.url = _safe_url(url)[:2000]
+    embed.description = block_quote(excerpt, 600)
+    embed.add_field(name="Id", value=str(article_id))
+    embed.add_field(name="Sentences", value=str(n_sentences))
+    embed.add_field(name="Passages", value=str(n_chunks))
+    who = f"<@{added_by}>" if added_by and added_by.isdigit() else plain(added_by or "unknown", 100)
+    embed.add_field(name="Added by", value=who)
+    embed.add_field(name="Added", value=created_at)
+    if url and not is_web_url(url):
+        embed.add_field(name="Source", value=plain(url, EMBED_FIELD_VALUE_MAX), inline=False)
+    return embed
+
+
+def unanswered_content(rows: Sequence[tuple[str, bool, int, str]]) -> str:
+    """Recent unanswered questions: (text, answered, not-helpful votes, when) rows."""
+    if not rows:
+        return "No unanswered questions. 🎉"
+    lines = ["Recent questions that were declined or voted not helpful:"]
+    for text, answered, votes, when in rows:
+        why = "declined" if not answered else f"{votes} × not helpful"
+        line = f"- {plain(text, 300)} ({why}, {when})"
+        if sum(len(x) + 1 for x in lines) + len(line) > CONTENT_MAX:
+            break
+        lines.append(line)
+    return "\n".join(lines)
