@@ -135,7 +135,8 @@ class Scorer:
         )
 
     def rank(self, features: np.ndarray) -> np.ndarray:
-        return features @ self.ranker
+        with np.errstate(invalid="ignore", over="ignore"):  # spurious BLAS flags, see retrieve.featurize
+            return np.nan_to_num(features @ self.ranker, nan=-1e9)
 
     def _mean(self) -> np.ndarray:
         return self.judge_mean if self.judge_mean is not None else np.zeros(len(JUDGE_FEATURES), np.float32)

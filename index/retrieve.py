@@ -457,7 +457,8 @@ def candidate_rows(
     if n == 0:
         return np.zeros(0, np.int64)
     if n <= exhaustive_limit:
-        sims = shelf.vectors @ qvec
+        with np.errstate(invalid="ignore", over="ignore"):  # see featurize
+            sims = np.nan_to_num(shelf.vectors @ qvec, nan=-1.0)
         k = min(dense_k, n)
         picks.append(np.argpartition(-sims, k - 1)[:k])
     # Passages found by FAISS contribute all their sentences.
@@ -484,6 +485,15 @@ def _passage_rows(shelf: Shelf, chunk_ids: np.ndarray) -> np.ndarray:
 
 def featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) -> Candidates:
     """The feature matrix (see FEATURES) of candidate `rows` for one question."""
+    # Some BLAS builds raise spurious floating-point flags in small float32 products ("invalid value
+    # encountered in matmul" with finite inputs); the result is sanitised below instead.
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        c = _featurize(shelf, rows, question, qvec)
+    np.nan_to_num(c.features, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return c
+
+
+def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) -> Candidates:
     n = len(rows)
     f = np.zeros((n, len(FEATURES)), np.float32)
     if n == 0:
