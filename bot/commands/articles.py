@@ -197,7 +197,10 @@ class ArticlesCog(commands.Cog, name="Articles"):
     """Moderators add, list, inspect and remove the guild's articles."""
 
     articles = app_commands.Group(
-        name="articles", description="Manage this server's articles (moderators).", guild_only=True
+        name="articles",
+        description="Manage this server's articles (moderators).",
+        guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
     )
 
     def __init__(self, bot: QuoteBot) -> None:

@@ -352,7 +352,12 @@ class Harness:
         return self.rec.since(n)
 
     async def click(self, custom_id: str, message_id: int, **who: Any) -> list[Call]:
-        msg = self.rec.messages.get(message_id) or self.rec.message({}, CHANNEL_A, message_id)
+        msg = self.rec.messages.get(message_id)
+        if msg is None:  # a message we did not record (another process, before a restart)
+            button = {"type": 2, "style": 2, "label": "button", "custom_id": custom_id}
+            msg = self.rec.message(
+                {"components": [{"type": 1, "components": [button]}]}, CHANNEL_A, message_id
+            )
         data = {"custom_id": custom_id, "component_type": 2}
         return await self.gateway(self.payload(3, data, message=msg, **who))
 
