@@ -43,7 +43,8 @@ _FRAGMENT_WHOLE_MAX = 120  # characters of sentence quoted whole in a text fragm
 def neutralise(text: str) -> str:
     """Untrusted text made inert: markdown escaped, and mentions / custom emoji / slash-command
     mentions / timestamps broken by a zero-width space so Discord never parses them."""
-    out = escape_markdown(text, ignore_links=False)
+    # escape_markdown escapes "[" but not "]": a "]" could end a masked link's text early.
+    out = escape_markdown(text, ignore_links=False).replace("]", "\\]")
     # `<@id>`, `<@&id>`, `<#id>`, `</cmd:id>`, `<t:...>`, `<:emoji:id>`, `@everyone`, `@here`.
     out = out.replace("<", "<" + _ZWSP).replace("@", "@" + _ZWSP)
     lines = [_LIST_MARKER.sub(r"\1\\\2\3", line) for line in out.split("\n")]

@@ -369,7 +369,12 @@ class Harness:
         while True:
             await asyncio.sleep(0)
             pending = [
-                t for t in asyncio.all_tasks() if t is not me and not t.done() and t not in (exclude or set())
+                t
+                for t in asyncio.all_tasks()
+                if t is not me
+                and not t.done()
+                and t not in (exclude or set())
+                and "timeout_task_impl" not in getattr(t.get_coro(), "__qualname__", "")  # view/modal timers
             ]
             if not pending:
                 return
