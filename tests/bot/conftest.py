@@ -9,8 +9,10 @@ user-facing QuotebotError / check failure) fails the test at teardown.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import itertools
 import logging
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +79,7 @@ class Call:
     @property
     def data(self) -> dict[str, Any]:
         """The message body: for an interaction callback, its `data`."""
-        body = self.json or {}
+        body = self.json if isinstance(self.json, dict) else {}
         return body.get("data", body) if "type" in body and self.path.endswith("/callback") else body
 
     @property
@@ -200,6 +202,7 @@ class Harness:
         self.rec = recorder
         self.library = library
         self.errors: list[BaseException] = []
+        self.ignore: set[asyncio.Task[Any]] = set()  # test-side tasks settle() must not wait for
 
     @property
     def state(self) -> Any:
@@ -374,6 +377,7 @@ class Harness:
                 if t is not me
                 and not t.done()
                 and t not in (exclude or set())
+                and t not in self.ignore
                 and "timeout_task_impl" not in getattr(t.get_coro(), "__qualname__", "")  # view/modal timers
             ]
             if not pending:
@@ -464,3 +468,45 @@ async def harness(
     assert not unexpected, f"unexpected errors: {unexpected!r}"
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not bad, f"errors logged: {[r.getMessage() for r in bad]}"
+
+
+@pytest.fixture
+def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A real HTTP server on 127.0.0.1 standing in for Discord's attachment CDN."""
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def attachment_option(
+    base: str, files: dict[str, bytes], name: str, body: bytes, size: int | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    aid = str(snowflake())
+    files[f"/{name}"] = body
+    att = {
+        "id": aid,
+        "filename": name,
+        "size": len(body) if size is None else size,
+        "url": f"{base}/{name}",
+        "proxy_url": f"{base}/{name}",
+        "content_type": "text/plain; charset=utf-8",
+    }
+    return [{"name": "file", "type": 11, "value": aid}], {"attachments": {aid: att}}

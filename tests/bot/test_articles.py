@@ -3,13 +3,7 @@ uploads served by a real local HTTP server, pagination, autocomplete, and hostil
 
 from __future__ import annotations
 
-import http.server
 import re
-import threading
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 
 from bot import replies
 from tests.bot.conftest import (
@@ -21,53 +15,11 @@ from tests.bot.conftest import (
     MODERATOR,
     ROLE_CURATOR,
     Harness,
-    snowflake,
+    attachment_option,
 )
 from tests.conftest import ASTRONOMY, sample_docs
 
 MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
-
-
-@pytest.fixture
-def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
-    """A real HTTP server on 127.0.0.1 standing in for Discord's attachment CDN."""
-    files: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", files
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def attachment_option(
-    base: str, files: dict[str, bytes], name: str, body: bytes, size: int | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    aid = str(snowflake())
-    files[f"/{name}"] = body
-    att = {
-        "id": aid,
-        "filename": name,
-        "size": len(body) if size is None else size,
-        "url": f"{base}/{name}",
-        "proxy_url": f"{base}/{name}",
-        "content_type": "text/plain; charset=utf-8",
-    }
-    return [{"name": "file", "type": 11, "value": aid}], {"attachments": {aid: att}}
 
 
 async def test_members_are_refused_moderator_and_admin_commands(harness: Harness) -> None:
