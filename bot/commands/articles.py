@@ -140,7 +140,7 @@ class PasteArticle(discord.ui.Modal):
             added_by=str(interaction.user.id),
         )
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await self.cog.bot.on_app_command_error(interaction, error)
 
 

@@ -4,6 +4,7 @@ Library work leaves the loop through the bot's executor, and an /ask issued mean
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -106,6 +107,7 @@ async def run_scenario(harness: Harness, files: tuple[str, dict[str, bytes]], n_
 async def test_loop_stays_responsive_with_fake_model(
     data_dir: Path, no_webhook_network: list[Recorder], file_server: tuple[str, dict[str, bytes]]
 ) -> None:
+    gc.collect()  # earlier tests' garbage would be collected mid-measurement, holding the GIL
     library = Library(make_settings(data_dir).library_settings(), embedder=SlowFakeEmbedder())
     h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
     try:
