@@ -4,15 +4,23 @@ It owns the SQL store (source of truth), the embedding model (loaded once, lazil
 in-memory `Shelf` per collection (rebuildable from SQL). All methods are synchronous and
 thread-safe: questions read an immutable shelf snapshot; writes to one collection are serialised
 by that collection's lock and publish a new shelf when their SQL transaction has committed.
+
+Several processes may share one data directory (the bot and a `quotebot ingest`): writers of a
+collection also take an advisory file lock (`index/<collection>.lock`, fcntl.flock, released by
+the kernel if the process dies), and every process notices when another one replaced the
+collection's index file (inode, mtime, size) and reloads its shelf from SQL and that file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +159,7 @@ class Library:
         self._shelves: dict[str, Shelf] = {}
         self._shelves_lock = threading.Lock()
         self._write_locks: dict[str, threading.Lock] = {}
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}  # index file as last loaded or saved
         self._model_checked = False
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -178,6 +187,38 @@ class Library:
 
     def _index_path(self, collection: str) -> Path:
         return self.settings.index_dir / f"{collection}.faiss"
+
+    def _file_stamp(self, collection: str) -> tuple[int, int, int] | None:
+        try:
+            st = self._index_path(collection).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    @contextmanager
+    def _writing(self, collection: str) -> Iterator[None]:
+        """Serialise writers of one collection: threads by a lock, processes by an advisory file lock."""
+        with self._lock(collection):
+            path = self.settings.index_dir / f"{collection}.lock"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _save_index(self, collection: str, index: VectorIndex) -> None:
+        index.save(self._index_path(collection))
+        self._stamps[collection] = self._file_stamp(collection)
+
+    def _current_shelf(self, collection: str) -> Shelf:
+        """The shelf, reloaded if another process replaced the index file; call inside `_writing`."""
+        shelf = self._shelves.get(collection)
+        if shelf is None or self._stamps.get(collection) != self._file_stamp(collection):
+            shelf = self._load_shelf(collection)
+            self._shelves[collection] = shelf
+        return shelf
 
     def _encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         emb = self.embedder
@@ -229,17 +270,14 @@ class Library:
     # -- shelves --------------------------------------------------------------------------------
 
     def shelf(self, collection: str) -> Shelf:
-        """The collection's current shelf, loading (or rebuilding) it on first use."""
+        """The collection's current shelf, loading (or rebuilding) it on first use, and reloading it
+        when another process has replaced the index file since (one stat call per question)."""
         check_collection(collection)
         shelf = self._shelves.get(collection)
-        if shelf is not None:
+        if shelf is not None and self._stamps.get(collection) == self._file_stamp(collection):
             return shelf
-        with self._lock(collection):
-            shelf = self._shelves.get(collection)
-            if shelf is None:
-                shelf = self._load_shelf(collection)
-                self._shelves[collection] = shelf
-        return shelf
+        with self._writing(collection):
+            return self._current_shelf(collection)
 
     def _read_rows(self, collection: str) -> tuple[ShelfRows, list[tuple[int, int, int, int]]]:
         dim = self.embedder.dim
@@ -271,11 +309,15 @@ class Library:
             reason = f"built by model {index.model_id!r}"
         elif index.count != len(chunk_rows):
             reason = f"holds {index.count} vectors for {len(chunk_rows)} passages"
+        elif not _same_ids(index, chunk_rows):
+            # Same count, other passages: a crash between SQL and the index after a remove + add.
+            reason = "holding other passages than SQL"
         if reason is not None:
             if path.exists() or chunk_rows:
                 log.warning("index of collection %s is %s: rebuilding from SQL", collection, reason)
             index = self._build_index(rows, chunk_rows)
             index.save(path)
+        self._stamps[collection] = self._file_stamp(collection)
         assert index is not None
         return Shelf.from_rows(collection, self.embedder.dim, rows, index)
 
@@ -333,14 +375,14 @@ class Library:
         texts = [p.doc.text[s:e] for _, p in prepared for s, e in p.spans]
         vecs = self._encode(texts, progress)
 
-        with self._lock(collection):
-            shelf = self._shelves.get(collection, shelf)
+        with self._writing(collection):
+            shelf = self._current_shelf(collection)
             stored, new_rows, removed = self._insert(collection, prepared, vecs, added_by)
             # SQL has committed: now the index (a crash here leaves a stale index, rebuilt on load).
             shelf.passages.remove(np.asarray(removed["chunks"], np.int64))
             ids, pvecs = _passage_vectors(new_rows, list(_chunk_tuples(new_rows)), self.embedder.dim)
             shelf.passages.add(ids, pvecs)
-            shelf.passages.save(self._index_path(collection))
+            self._save_index(collection, shelf.passages)
             if removed["articles"]:
                 shelf = shelf.without_articles(set(removed["articles"]))
             self._shelves[collection] = shelf.with_rows(new_rows)
@@ -558,9 +600,9 @@ class Library:
     def remove(self, collection: str, ref: str | int) -> ArticleInfo:
         art = self.find(collection, ref)
         assert art.id is not None
-        shelf = self.shelf(collection)
-        with self._lock(collection):
-            shelf = self._shelves.get(collection, shelf)
+        self.shelf(collection)
+        with self._writing(collection):
+            shelf = self._current_shelf(collection)
             # Hide it from questions first, then delete: no ghost hits in between.
             self._shelves[collection] = shelf.without_articles({art.id})
             try:
@@ -576,7 +618,7 @@ class Library:
                 self._shelves[collection] = shelf
                 raise StoreError(f"Could not remove the article: {e.__class__.__name__}") from e
             shelf.passages.remove(np.asarray(chunk_ids, np.int64))
-            shelf.passages.save(self._index_path(collection))
+            self._save_index(collection, shelf.passages)
         return ArticleInfo.of(art)
 
     def articles(self, collection: str, *, offset: int = 0, limit: int | None = None) -> list[ArticleInfo]:
@@ -723,13 +765,13 @@ class Library:
         rows, chunk_rows = self._read_rows(collection)
         index = self._build_index(rows, chunk_rows)
         shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
-        with self._lock(collection):
-            # Writes that landed while we were building are in SQL: if counts moved, read again.
-            if len(self.store.chunk_rows(collection)) != index.count:
+        with self._writing(collection):
+            # Writes that landed while we were building are in SQL: if the passages moved, read again.
+            if not _same_ids(index, self.store.chunk_rows(collection)):
                 rows, chunk_rows = self._read_rows(collection)
                 index = self._build_index(rows, chunk_rows)
                 shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
-            index.save(self._index_path(collection))
+            self._save_index(collection, index)
             self._shelves[collection] = shelf
         return shelf
 
@@ -874,6 +916,17 @@ def _passage_vectors(
         out[i] = cums[b + last + 1] - cums[b + first]
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
     return ids, out
+
+
+def _same_ids(index: VectorIndex, chunk_rows: Sequence[tuple[int, int, int, int]]) -> bool:
+    """Whether the index holds exactly the SQL passages' ids (True when the ids cannot be read)."""
+    if index.count != len(chunk_rows):
+        return False
+    ids = _index_ids(index)
+    if ids is None:
+        return True
+    want = np.fromiter((c[0] for c in chunk_rows), np.int64, len(chunk_rows))
+    return bool(np.array_equal(np.sort(np.asarray(ids, np.int64)), np.sort(want)))
 
 
 def _index_ids(index: VectorIndex) -> list[int] | None:
