@@ -20,8 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
+from index import migrations
 from index.errors import StoreError
 
+# Also kept in the meta table: quotebots from before Alembic refuse a database whose number is higher.
+# The schema itself is defined by the migrations (index/migrations), which must match these tables.
 SCHEMA_VERSION = 1
 
 
@@ -162,7 +165,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         try:
-            SQLModel.metadata.create_all(self.engine)
+            migrations.upgrade(self.engine)
             with Session(self.engine) as s:
                 row = s.get(Meta, "schema_version")
                 if row is None:

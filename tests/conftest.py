@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from index.extract import Document
 from index.library import Library, LibrarySettings
 
 REPO = Path(__file__).resolve().parent.parent
+PG_SERVER = "postgres@127.0.0.1:5432/test"
 EXAMPLE_ARTICLE = REPO / "examples" / "north-korea-artillery-shells.txt"
 
 GARDEN = (
@@ -73,3 +76,36 @@ def real_embedder():  # type: ignore[no-untyped-def]
     from index.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+def pg_schema() -> Iterator[str]:
+    """A fresh schema on the test server (dropped afterwards), so tests never see each other's rows.
+
+    Skips when PostgreSQL is unreachable, fails instead when QUOTEBOT_REQUIRE_POSTGRES is set (CI).
+    """
+    psycopg = pytest.importorskip(
+        "psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')"
+    )
+    name = f"qb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = psycopg.connect(f"postgresql://{PG_SERVER}", connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as e:
+        reason = f"PostgreSQL is not reachable at {PG_SERVER}: {str(e).strip().splitlines()[0]}"
+        if os.environ.get("QUOTEBOT_REQUIRE_POSTGRES"):
+            pytest.fail(reason + " (QUOTEBOT_REQUIRE_POSTGRES is set, as in CI)")
+        pytest.skip(reason)
+    with conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        try:
+            yield f"postgresql+psycopg://{PG_SERVER}?options=-csearch_path%3D{name}"
+        finally:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on each backend: a SQLite file, and a throwaway PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        yield from pg_schema()

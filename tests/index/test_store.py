@@ -1,10 +1,9 @@
-"""The SQL store on SQLite and PostgreSQL: schema, meta, questions, feedback, the unanswered list."""
+"""The SQL store on SQLite and PostgreSQL (the `db_url` fixture of tests/conftest.py): schema, meta,
+questions, feedback, the unanswered list."""
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,37 +18,7 @@ from index.library import Library, LibrarySettings
 from index.store import SCHEMA_VERSION, Feedback, Meta, Question, Store
 from tests.conftest import make_doc, sample_docs
 
-PG_SERVER = "postgres@127.0.0.1:5432/test"
 TABLES = {"article", "sentence", "chunk", "question", "feedback", "meta"}
-
-
-def _pg_schema() -> Iterator[str]:
-    """A fresh schema on the test server (dropped afterwards), so tests never see each other's rows."""
-    psycopg = pytest.importorskip(
-        "psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')"
-    )
-    name = f"qb_test_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = psycopg.connect(f"postgresql://{PG_SERVER}", connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError as e:
-        reason = f"PostgreSQL is not reachable at {PG_SERVER}: {str(e).strip().splitlines()[0]}"
-        if os.environ.get("QUOTEBOT_REQUIRE_POSTGRES"):
-            pytest.fail(reason + " (QUOTEBOT_REQUIRE_POSTGRES is set, as in CI)")
-        pytest.skip(reason)
-    with conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-        try:
-            yield f"postgresql+psycopg://{PG_SERVER}?options=-csearch_path%3D{name}"
-        finally:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield from _pg_schema()
 
 
 @pytest.fixture
