@@ -1,20 +1,23 @@
 """A writer to be SIGKILLed at random points: adds, replaces, removes and rebuilds articles forever.
 
-    python -m tests.reliability.crash_driver DATA_DIR SEED
+    python -m tests.reliability.crash_driver DATA_DIR SEED [MAX_OPS]
 
 Prints "READY" once the library is open, "BEGIN <op>" before each write and, after it completes,
 "DONE <article id>" (add or replace), "REMOVED <article id>" or "REBUILT". Articles are made of
 words unique to them (see `article_text`), so a question built from one sentence has one right
-article. Uses the fake embedder, so hundreds of writes fit in a second.
+article. Uses the fake embedder, so hundreds of writes fit in a second. With MAX_OPS it stops
+after that many writes (test_concurrency runs it beside a second process on the same directory).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 from pathlib import Path
 
 from index.embedding import FakeEmbedder
+from index.errors import NotFound
 from index.extract import Document
 from index.library import Library, LibrarySettings
 
@@ -50,12 +53,13 @@ def say(line: str) -> None:
 
 def main() -> None:
     data_dir, seed = Path(sys.argv[1]), int(sys.argv[2])
+    max_ops = int(sys.argv[3]) if len(sys.argv) > 3 else None
     rng = random.Random(seed)
     lib = open_library(data_dir)
     lib.shelf(COLLECTION)
     say("READY")
     n = 0
-    while True:
+    while max_ops is None or n < max_ops:
         n += 1
         tag = f"r{seed}n{n}"
         arts = lib.articles(COLLECTION)
@@ -63,7 +67,8 @@ def main() -> None:
         if arts and roll < 0.25:
             victim = rng.choice(arts)
             say(f"BEGIN remove {victim.id}")
-            lib.remove(COLLECTION, victim.id)
+            with contextlib.suppress(NotFound):  # another process removed it first
+                lib.remove(COLLECTION, victim.id)
             say(f"REMOVED {victim.id}")
         elif arts and roll < 0.5:
             # Same source id, same sentence count: the index count does not change (see test_crash).
@@ -83,6 +88,7 @@ def main() -> None:
             say("BEGIN add")
             [res] = lib.add_documents(COLLECTION, [Document(text, f"Article {tag}", source_id=tag)])
             say(f"DONE {res.article.id}")
+    lib.close()
 
 
 if __name__ == "__main__":
