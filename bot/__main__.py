@@ -1,4 +1,5 @@
-"""`quotebot` / `python -m bot`: the command line (run, ingest, ask, list, remove, reindex, stats, doctor, eval, bench).
+"""`quotebot` / `python -m bot`: the command line (run, ingest, ask, list, remove, reindex, stats, doctor,
+export, import, eval, bench).
 
 User mistakes print one line on stderr and exit non-zero; only bugs print a traceback.
 """
@@ -78,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     guild(sp)
 
     sub.add_parser("doctor", help="check that the database and the vector index agree")
+
+    sp = sub.add_parser("export", help="write the collection's articles as JSON Lines (to stdout)")
+    guild(sp)
+
+    sp = sub.add_parser("import", help="add the articles of an export file (re-embedded; idempotent)")
+    sp.add_argument("file", type=Path, metavar="FILE.jsonl")
+    guild(sp)
 
     sp = sub.add_parser("eval", help="score answers on a question set (same metrics as score.py)")
     sp.add_argument("articles", type=Path)
@@ -335,6 +343,18 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return run_eval(args, settings, out)
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot import archive
+
+    return archive.cmd_export(args, settings, out, collection_of(args))
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot import archive
+
+    return archive.cmd_import(args, settings, out, collection_of(args))
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from bot.bench import run_bench
 
@@ -351,6 +371,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "stats": cmd_stats,
     "doctor": cmd_doctor,
     "eval": cmd_eval,
+    "export": cmd_export,
+    "import": cmd_import,
     "bench": cmd_bench,
 }
 
