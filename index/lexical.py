@@ -156,11 +156,86 @@ STOPWORDS = frozenset(
     ]
 )
 
+# Irregular verb forms -> their base, so "Who leads ...?" meets "... led by ..." (a light stemmer
+# cannot see these).
+_IRREGULAR = {
+    w: base
+    for base, forms in {
+        "lead": "led leads",
+        "write": "wrote written writes",
+        "begin": "began begun begins",
+        "build": "built builds",
+        "make": "made makes",
+        "find": "found finds",
+        "fight": "fought fights",
+        "win": "won wins",
+        "give": "gave given gives",
+        "take": "took taken takes",
+        "bring": "brought brings",
+        "buy": "bought buys",
+        "think": "thought thinks",
+        "teach": "taught teaches",
+        "catch": "caught",
+        "seek": "sought seeks",
+        "hold": "held holds",
+        "tell": "told tells",
+        "sell": "sold sells",
+        "leave": "left leaves",
+        "keep": "kept keeps",
+        "meet": "met meets",
+        "pay": "paid pays",
+        "say": "said says",
+        "see": "saw seen sees",
+        "go": "went gone goes",
+        "come": "came comes",
+        "become": "became becomes",
+        "know": "knew known knows",
+        "grow": "grew grown grows",
+        "throw": "threw thrown",
+        "draw": "drew drawn",
+        "fly": "flew flown flies",
+        "rise": "rose risen rises",
+        "drive": "drove driven drives",
+        "choose": "chose chosen",
+        "speak": "spoke spoken speaks",
+        "break": "broke broken breaks",
+        "steal": "stole stolen",
+        "freeze": "froze frozen",
+        "fall": "fell fallen falls",
+        "eat": "ate eaten",
+        "lose": "lost loses",
+        "send": "sent sends",
+        "spend": "spent spends",
+        "lend": "lent",
+        "feel": "felt feels",
+        "run": "ran runs",
+        "sit": "sat",
+        "stand": "stood stands",
+        "understand": "understood",
+        "hear": "heard hears",
+        "sing": "sang sung",
+        "swim": "swam swum",
+        "strike": "struck strikes",
+        "die": "died dies",
+        "lie": "lay lain lies",
+        "shoot": "shot shoots",
+        "bear": "bore born borne",
+        "forbid": "forbade forbidden",
+        "slay": "slew slain",
+        "shake": "shook shaken",
+        "wear": "wore worn",
+        "tear": "tore torn",
+    }.items()
+    for w in forms.split()
+}
+
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
 def stem(word: str) -> str:
     """A deliberately light suffix stripper: 'covered' ~ 'cover', 'nations' ~ 'nation'."""
+    if word in _IRREGULAR:
+        word = _IRREGULAR[word]
     if len(word) <= 3 or word.isdigit():
         return word
     for suf in _SUFFIXES:
