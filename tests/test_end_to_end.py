@@ -81,15 +81,7 @@ def test_boiling_point_declines(library: Library, text: str) -> None:
         ("What did North Korea threaten to use?", "threatened to use nuclear weapons"),
         ("What would the arms exports to Russia violate?", "violation of UN resolutions"),
         ("How many people were killed in the crowd surge in Seoul?", "more than 150 people killed"),
-        pytest.param(
-            "Who leads North Korea?",
-            "Supreme Leader Kim Jong-un",
-            marks=pytest.mark.xfail(
-                reason="ranking: the best candidate is the Donetsk/Luhansk sentence and the "
-                "answer is declined (reported for the scorer work)",
-                strict=False,
-            ),
-        ),
+        ("Who leads North Korea?", "Supreme Leader Kim Jong-un"),
     ],
 )
 def test_questions_about_the_article(library: Library, text: str, question: str, expected: str) -> None:
