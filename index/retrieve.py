@@ -148,7 +148,7 @@ class Shelf:
         texts = {**self.texts, **rows.texts}
         titles = {**self.titles, **rows.titles}
         title_terms = {**self.title_terms, **{a: frozenset(terms(t)) for a, t in rows.titles.items()}}
-        return Shelf(
+        shelf = Shelf(
             self.collection,
             self.dim,
             np.concatenate([self.sentence_ids, rows.sentence_ids]),
@@ -166,11 +166,14 @@ class Shelf:
             self.facts.plus(SentenceFacts.of(texts_new)),
             self.passages,
         )
+        # Terms of a whole article cost a pass over its text (seconds for a 10 MB article): keep them.
+        shelf._article_terms.update((a, t) for a, t in self._article_terms.items() if a not in rows.texts)
+        return shelf
 
     def without_articles(self, article_ids: set[int]) -> Shelf:
         keep = ~np.isin(self.article_ids, np.fromiter(article_ids, np.int64, len(article_ids)))
         idx = np.flatnonzero(keep)
-        return Shelf(
+        shelf = Shelf(
             self.collection,
             self.dim,
             self.sentence_ids[idx],
@@ -188,6 +191,8 @@ class Shelf:
             self.facts.take(idx),
             self.passages,
         )
+        shelf._article_terms.update((a, t) for a, t in self._article_terms.items() if a not in article_ids)
+        return shelf
 
     def article_terms(self, article_id: int) -> frozenset[str]:
         """Every term of an article (computed on first use, then cached)."""
