@@ -20,7 +20,7 @@ import trafilatura
 
 from index.errors import InputError, UnsupportedFormat
 
-__all__ = ["Document", "clean_plain_text", "extract"]
+__all__ = ["Document", "clean_plain_text", "clean_title", "extract"]
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,11 @@ def _title_from_filename(filename: str | None) -> str:
     stem = PurePosixPath(filename.replace("\\", "/")).stem
     words = re.sub(r"[-_]+", " ", stem).strip()
     return _tidy_title(words) or "Untitled"
+
+
+def clean_title(title: str) -> str:
+    """A title fit to store and show: NFC, one line, no control or invisible characters, capped."""
+    return _tidy_title(title)
 
 
 def _tidy_title(title: str) -> str:

@@ -33,7 +33,7 @@ from index.answer import Answer, ArticleRef, Quote, Scorer, judge_features
 from index.chunking import make_passages
 from index.embedding import DEFAULT_MODEL, Embedder
 from index.errors import InputError, NotFound, StoreError
-from index.extract import Document, extract
+from index.extract import Document, clean_title, extract
 from index.fetch import FetchPolicy, fetch
 from index.lexical import terms
 from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize, judge_evidence
@@ -425,7 +425,7 @@ class Library:
                     art = Article(
                         collection=collection,
                         source_id=doc.source_id,
-                        title=_clip(doc.title, 512) or "Untitled",
+                        title=_clip(clean_title(doc.title), 512) or "Untitled",  # callers may skip extract
                         url=_clip(doc.url, 2048),
                         kind=doc.kind,
                         text=doc.text,
