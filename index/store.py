@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, event, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from index import migrations
@@ -170,7 +170,10 @@ class Store:
                 row = s.get(Meta, "schema_version")
                 if row is None:
                     s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                    s.commit()
+                    try:
+                        s.commit()
+                    except IntegrityError:
+                        s.rollback()  # another process starting at the same moment wrote it
                 elif int(row.value) > SCHEMA_VERSION:
                     raise StoreError(
                         f"The database was written by a newer quotebot (schema {row.value}, this one knows "

@@ -64,7 +64,7 @@ BASELINE_TABLES: dict[str, set[str]] = {
     "feedback": {"id", "question_id", "collection", "user_id", "helpful", "created_at"},
     "meta": {"key", "value"},
 }
-_PG_LOCK_KEY = 0x71756F7465  # "quote": serialises concurrent start-ups (several shards) on PostgreSQL
+_PG_LOCK_KEY = 0x71756F7465  # "quote"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -92,8 +92,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     script = ScriptDirectory.from_config(cfg)
     known = {s.revision for s in script.walk_revisions()}
     with engine.begin() as conn:
+        # Processes starting together (a bot, a CLI, several shards) must not migrate at the same time.
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now; DDL then runs inside it
         current = current_revisions(conn)
         if unknown := current - known:
             raise StoreError(

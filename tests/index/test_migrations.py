@@ -3,6 +3,8 @@ stamped, a newer one is refused, and the migrations build exactly the SQLModel t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,4 +197,19 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
     finally:
         engine.dispose()
     Store(db_url).close()
+    assert revisions(db_url) == {migrations.head_revision()}
+
+
+def test_processes_starting_together_on_a_fresh_database(db_url: str) -> None:
+    """A bot, a CLI and more shards may open a new database at the same moment: all of them succeed."""
+    code = f"from index.store import Store\nStore({db_url!r}).close()\n"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
     assert revisions(db_url) == {migrations.head_revision()}
