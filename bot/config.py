@@ -2,7 +2,7 @@
 
 Secrets never live in the TOML file: the Discord token comes only from `DISCORD_TOKEN`.
 Environment overrides: QUOTEBOT_DATA (data_dir), QUOTEBOT_DATABASE_URL (database_url),
-QUOTEBOT_MODEL (model).
+QUOTEBOT_MODEL (model), QUOTEBOT_SHARD_ID and QUOTEBOT_SHARD_COUNT (bot.shard_id, bot.shard_count).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from index.errors import InputError
 from index.fetch import FetchPolicy
@@ -34,7 +34,7 @@ class IndexConfig(_Section):
     dense_k: int = Field(default=40, ge=1, le=1000)
     lexical_k: int = Field(default=40, ge=0, le=1000)
     passage_k: int = Field(default=8, ge=1, le=200)
-    ivf_threshold: int = Field(default=200_000, ge=1000)
+    ivf_threshold: int = Field(default=50_000, ge=1000)
     nprobe: int = Field(default=32, ge=1, le=4096)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
@@ -68,6 +68,18 @@ class BotConfig(_Section):
     workers: int = Field(default=1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
     articles_per_page: int = Field(default=10, ge=1, le=25)
     log_questions: bool = True
+    # Scale-out: run one process per shard, each with shard_id 0..shard_count-1 (a guild's events go to
+    # shard (guild_id >> 22) % shard_count). Unset = one process receives every guild.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_id: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _shard_pair(self) -> BotConfig:
+        if (self.shard_count is None) != (self.shard_id is None):
+            raise ValueError("set both shard_id and shard_count, or neither")
+        if self.shard_count is not None and self.shard_id is not None and self.shard_id >= self.shard_count:
+            raise ValueError(f"shard_id must be below shard_count ({self.shard_count})")
+        return self
 
 
 class Settings(_Section):
@@ -132,6 +144,11 @@ def load_settings(
     if data_dir is not None:
         index["data_dir"] = str(data_dir)
     raw["index"] = index
+    bot = dict(raw.get("bot", {}))  # type: ignore[call-overload]
+    for key in ("shard_id", "shard_count"):
+        if env.get(f"QUOTEBOT_{key.upper()}"):
+            bot[key] = env[f"QUOTEBOT_{key.upper()}"]
+    raw["bot"] = bot
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:

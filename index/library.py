@@ -49,7 +49,7 @@ from index.store import (
     vector_bytes,
     vectors_from_bytes,
 )
-from index.vectors import VectorIndex
+from index.vectors import FLAT, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class LibrarySettings:
     lexical_k: int = 40
     passage_k: int = 8
     exhaustive_limit: int = 300_000  # up to this many sentences, dense search over sentences is exact
-    ivf_threshold: int = 200_000  # passages; past this the FAISS index is IVF
+    ivf_threshold: int = 50_000  # passages; past this the FAISS index is IVF
     nprobe: int = 32
     threshold: float | None = None  # decline below this confidence; None = the fitted value
     max_article_bytes: int = 20_000_000
@@ -161,6 +161,7 @@ class Library:
         self._write_locks: dict[str, threading.Lock] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # index file as last loaded or saved
         self._model_checked = False
+        self._background: set[str] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -386,6 +387,9 @@ class Library:
             if removed["articles"]:
                 shelf = shelf.without_articles(set(removed["articles"]))
             self._shelves[collection] = shelf.with_rows(new_rows)
+            outgrown = shelf.passages.kind == FLAT and shelf.passages.count >= self.settings.ivf_threshold
+        if outgrown:
+            self._rebuild_in_background(collection)
         for (i, p), art in zip(prepared, stored, strict=True):
             results[i] = AddResult(ArticleInfo.of(art), "replaced" if p.replaces else "added")
         # A duplicate inside the batch reports the same article as its first copy.
@@ -754,6 +758,25 @@ class Library:
         return out
 
     # -- maintenance ------------------------------------------------------------------------------
+
+    def _rebuild_in_background(self, collection: str) -> None:
+        """Switch an exact index that has grown past `ivf_threshold` to IVF without blocking anyone:
+        questions keep using the current shelf until the rebuilt one is swapped in."""
+        with self._shelves_lock:
+            if collection in self._background:
+                return
+            self._background.add(collection)
+
+        def work() -> None:
+            try:
+                self.rebuild(collection)
+            except Exception:
+                log.exception("background rebuild of collection %s failed", collection)
+            finally:
+                with self._shelves_lock:
+                    self._background.discard(collection)
+
+        threading.Thread(target=work, name=f"quotebot-rebuild-{collection}", daemon=True).start()
 
     def rebuild(self, collection: str, *, reencode: bool = False, progress: Progress | None = None) -> Shelf:
         """Rebuild a collection's index from SQL (re-embedding the sentences if `reencode`) and swap it in;

@@ -90,7 +90,7 @@ class VectorIndex:
         *,
         model_id: str,
         dim: int,
-        ivf_threshold: int = 200_000,
+        ivf_threshold: int = 50_000,
         nprobe: int = 32,
         train_sample: int = 100_000,
     ) -> VectorIndex:

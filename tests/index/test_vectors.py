@@ -185,3 +185,31 @@ def test_load_refuses_missing_corrupt_or_mismatched_files(tmp_path: Path) -> Non
     path.with_suffix(".json").write_text("{not json")
     assert VectorIndex.load(path) is None
     assert VectorIndex.read_meta(path) is None
+
+
+def test_library_switches_to_ivf_in_the_background_when_outgrown(tmp_path: Path) -> None:
+    import time
+
+    from index.embedding import FakeEmbedder
+    from index.extract import Document
+    from index.library import Library, LibrarySettings
+
+    lib = Library(LibrarySettings(data_dir=tmp_path, ivf_threshold=300), embedder=FakeEmbedder())
+    docs = [
+        Document(
+            " ".join(f"Fact {i}-{j} concerns topic{j % 11} and item{i * 50 + j}." for j in range(30)),
+            f"Article {i}",
+            source_id=f"a{i}",
+        )
+        for i in range(50)
+    ]
+    lib.add_documents("c", docs)  # ~500 passages, added to the exact index without rebuilding first
+    deadline = time.monotonic() + 30
+    while lib.shelf("c").passages.kind != "ivf" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shelf = lib.shelf("c")
+    assert shelf.passages.kind == "ivf"
+    assert shelf.passages.count == lib.stats("c")["chunks"]
+    assert lib.doctor() == []
+    ans = lib.ask("c", "Fact 7-3 concerns topic3 and item353", alternatives=0)
+    assert ans.best is not None and ans.best.article.source_id == "a7"
