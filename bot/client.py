@@ -55,6 +55,8 @@ class QuoteBot(commands.Bot):
             intents=intents_for(settings.bot),
             help_command=None,
             allowed_mentions=ALLOWED_MENTIONS,
+            shard_id=settings.bot.shard_id,
+            shard_count=settings.bot.shard_count,
         )
         self.settings = settings
         self.library = library
