@@ -20,21 +20,16 @@ from index.retrieve import EVIDENCE, FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
 
+# The best candidate's ranking features that the judge also weighs.
+_JUDGED_FEATURES = (
+    "dense", "dense_ctx", "lex", "lex_ctx", "missing_key", "type_match", "title", "article_dense", "novel", "log_len",
+)  # fmt: skip
+
 JUDGE_FEATURES = (
     "top",  # ranker score of the best candidate
     "margin",  # best - second best ranker score
     "softmax",  # softmax probability of the best candidate among the candidates
-    # the best candidate's ranking features
-    "dense",
-    "dense_ctx",
-    "lex",
-    "lex_ctx",
-    "missing_key",
-    "type_match",
-    "title",
-    "article_dense",
-    "novel",
-    "log_len",
+    *_JUDGED_FEATURES,
     *EVIDENCE,  # and its evidence (retrieve.judge_evidence)
     "bias",
 )
@@ -166,18 +161,7 @@ def judge_features(features: np.ndarray, scores: np.ndarray, evidence: np.ndarra
         "softmax": soft,
         "bias": 1.0,
     }
-    for k in (
-        "dense",
-        "dense_ctx",
-        "lex",
-        "lex_ctx",
-        "missing_key",
-        "type_match",
-        "title",
-        "article_dense",
-        "novel",
-        "log_len",
-    ):
+    for k in _JUDGED_FEATURES:
         vals[k] = float(row[fi[k]])
     vals.update(zip(EVIDENCE, map(float, evidence), strict=True))
     return np.array([vals[k] for k in JUDGE_FEATURES], np.float32)
