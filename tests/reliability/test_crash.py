@@ -53,23 +53,30 @@ def test_random_sigkills_never_lose_completed_writes(tmp_path: Path) -> None:
     rng = random.Random(6)
     present: set[int] = set()
     stale = mid_write = 0
+    outputs: list[str] = []
     for run in range(KILLS):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.crash_driver", str(tmp_path), str(run)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        errors = tmp_path / f"driver-{run}.err"
+        with errors.open("w") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.reliability.crash_driver", str(tmp_path), str(run)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                text=True,
+            )
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert first.strip() == "READY", (first, proc.stderr.read() if proc.stderr else "")
+        assert first.strip() == "READY", (first, errors.read_text())
         try:
             proc.wait(timeout=rng.uniform(0.0, 0.6))
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err
+        proc.wait()
+        # Not communicate(): it reads the raw pipe and would drop what readline() buffered.
+        out = proc.stdout.read()
+        proc.stdout.close()
+        outputs.append(out)
+        assert proc.returncode == -signal.SIGKILL, errors.read_text()
 
         # What the dead writer promised: completed adds present, completed removes gone.
         pending: tuple[str, int | None] | None = None
@@ -99,7 +106,13 @@ def test_random_sigkills_never_lose_completed_writes(tmp_path: Path) -> None:
             lib.shelf(COLLECTION)  # loading rebuilds a stale index
             assert lib.doctor() == []
             in_sql = {a.id for a in lib.articles(COLLECTION)}
-            assert present <= in_sql, f"run {run}: completed adds lost: {present - in_sql}"
+            lost = present - in_sql
+            assert not lost, f"run {run}: completed adds lost: {lost}\n" + "\n".join(
+                f"run {r}: {line}"
+                for r, o in enumerate(outputs)
+                for line in o.splitlines()
+                if any(line.endswith(f" {i}") for i in lost)
+            )
             sample = sorted(present)
             sample = sample[-8:] + rng.sample(sample[:-8], min(8, len(sample[:-8])))
             for article_id in sample:
