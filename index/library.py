@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class LibrarySettings:
     max_article_bytes: int = 20_000_000
     max_question_chars: int = 2_000
     max_articles: int = 100_000  # per collection
+    max_loaded_collections: int = 0  # shelves kept in memory (least recently used dropped); 0 = all
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
 
     @property
@@ -156,7 +158,8 @@ class Library:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self.scorer = scorer or Scorer.load()
-        self._shelves: dict[str, Shelf] = {}
+        # Most recently used last; at most settings.max_loaded_collections are kept in memory.
+        self._shelves: OrderedDict[str, Shelf] = OrderedDict()
         self._shelves_lock = threading.Lock()
         self._write_locks: dict[str, threading.Lock] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # index file as last loaded or saved
@@ -219,7 +222,28 @@ class Library:
         if shelf is None or self._stamps.get(collection) != self._file_stamp(collection):
             shelf = self._load_shelf(collection)
             self._shelves[collection] = shelf
+            self._evict(keep=collection)
         return shelf
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently used shelves past `max_loaded_collections` (0 = no limit); they are
+        reloaded from their index file (or rebuilt from SQL) when next asked."""
+        limit = self.settings.max_loaded_collections
+        if limit <= 0:
+            return
+        with self._shelves_lock:
+            for name in list(self._shelves):
+                if len(self._shelves) <= limit:
+                    break
+                if name != keep:
+                    del self._shelves[name]
+                    self._stamps.pop(name, None)
+                    log.info("unloaded collection %s (least recently used)", name)
+
+    @property
+    def loaded_collections(self) -> list[str]:
+        """Collections whose shelves are in memory, least recently used first."""
+        return list(self._shelves)
 
     def _encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         emb = self.embedder
@@ -276,6 +300,9 @@ class Library:
         check_collection(collection)
         shelf = self._shelves.get(collection)
         if shelf is not None and self._stamps.get(collection) == self._file_stamp(collection):
+            with self._shelves_lock:
+                if collection in self._shelves:
+                    self._shelves.move_to_end(collection)
             return shelf
         with self._writing(collection):
             return self._current_shelf(collection)
