@@ -46,17 +46,20 @@ def intents_for(config: BotConfig) -> discord.Intents:
     return intents
 
 
-class QuoteBot(commands.Bot):
+class QuoteBot(commands.AutoShardedBot):
     """quotebot on Discord: one collection of articles per guild (collection = str(guild_id))."""
 
     def __init__(self, settings: Settings, library: Library, *, sync_commands: bool = True) -> None:
+        # Unsharded config: as many shards as Discord recommends, all in this process.
+        shards: dict[str, Any] = {}
+        if settings.bot.shard_id_list is not None:
+            shards = {"shard_ids": settings.bot.shard_id_list, "shard_count": settings.bot.shard_count}
         super().__init__(
             command_prefix=commands.when_mentioned,  # unused: there are no prefix commands
             intents=intents_for(settings.bot),
             help_command=None,
             allowed_mentions=ALLOWED_MENTIONS,
-            shard_id=settings.bot.shard_id,
-            shard_count=settings.bot.shard_count,
+            **shards,
         )
         self.settings = settings
         self.library = library

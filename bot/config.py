@@ -71,16 +71,31 @@ class BotConfig(_Section):
     log_questions: bool = True
     # Scale-out: run one process per shard, each with shard_id 0..shard_count-1 (a guild's events go to
     # shard (guild_id >> 22) % shard_count). Unset = one process receives every guild.
+    # A process may also serve several shards: shard_ids = [0, 1] (with shard_count).
     shard_count: int | None = Field(default=None, ge=1)
     shard_id: int | None = Field(default=None, ge=0)
+    shard_ids: list[int] | None = None
 
     @model_validator(mode="after")
     def _shard_pair(self) -> BotConfig:
-        if (self.shard_count is None) != (self.shard_id is None):
-            raise ValueError("set both shard_id and shard_count, or neither")
-        if self.shard_count is not None and self.shard_id is not None and self.shard_id >= self.shard_count:
-            raise ValueError(f"shard_id must be below shard_count ({self.shard_count})")
+        if self.shard_id is not None and self.shard_ids is not None:
+            raise ValueError("set shard_id or shard_ids, not both")
+        ids = self.shard_id_list
+        if (self.shard_count is None) != (ids is None):
+            raise ValueError("set both shard_id (or shard_ids) and shard_count, or neither")
+        count = self.shard_count
+        if (
+            count is not None
+            and ids is not None
+            and (not ids or any(i < 0 or i >= count for i in ids) or len(set(ids)) != len(ids))
+        ):
+            raise ValueError(f"shard_id must be below shard_count ({count}), each once")
         return self
+
+    @property
+    def shard_id_list(self) -> list[int] | None:
+        """The shards this process serves (None: unsharded)."""
+        return [self.shard_id] if self.shard_id is not None else self.shard_ids
 
 
 class Settings(_Section):

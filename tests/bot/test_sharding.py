@@ -37,7 +37,17 @@ def test_shard_from_config_and_environment(tmp_path: Path, fake_library: Library
     settings = settings_with(tmp_path, QUOTEBOT_SHARD_ID="0", QUOTEBOT_SHARD_COUNT="2")
     bot = QuoteBot(settings, fake_library, sync_commands=False)
     try:
-        assert (bot.shard_id, bot.shard_count) == (0, 2)
+        assert (bot.shard_ids, bot.shard_count) == ([0], 2)
+    finally:
+        bot.executor.shutdown()
+
+
+def test_one_process_serves_several_shards(tmp_path: Path, fake_library: Library) -> None:
+    settings = settings_with(tmp_path, "[bot]\nshard_count = 4\nshard_ids = [1, 3]\n")
+    assert settings.bot.shard_id_list == [1, 3]
+    bot = QuoteBot(settings, fake_library, sync_commands=False)
+    try:
+        assert (bot.shard_ids, bot.shard_count) == ([1, 3], 4)
     finally:
         bot.executor.shutdown()
 
@@ -45,9 +55,12 @@ def test_shard_from_config_and_environment(tmp_path: Path, fake_library: Library
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[bot]\nshard_id = 0\n", "both shard_id and shard_count"),
-        ("[bot]\nshard_count = 2\n", "both shard_id and shard_count"),
+        ("[bot]\nshard_id = 0\n", "set both shard_id"),
+        ("[bot]\nshard_count = 2\n", "set both shard_id"),
         ("[bot]\nshard_count = 2\nshard_id = 2\n", "below shard_count"),
+        ("[bot]\nshard_count = 2\nshard_ids = [0, 2]\n", "below shard_count"),
+        ("[bot]\nshard_count = 2\nshard_ids = [0, 0]\n", "each once"),
+        ("[bot]\nshard_count = 2\nshard_id = 0\nshard_ids = [1]\n", "not both"),
         ("[bot]\nshard_count = 0\nshard_id = 0\n", "bot.shard_count"),
     ],
 )
