@@ -223,6 +223,8 @@ class Library:
             shelf = self._load_shelf(collection)
             self._shelves[collection] = shelf
             self._evict(keep=collection)
+            if shelf.passages.kind == FLAT and shelf.passages.count >= self.settings.ivf_threshold:
+                self._rebuild_in_background(collection)  # e.g. the threshold was lowered
         return shelf
 
     def _evict(self, keep: str) -> None:
