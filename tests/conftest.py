@@ -109,3 +109,37 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
         yield from pg_schema()
+
+
+FAKE_MODEL = "fake-hash-64"
+
+
+def fake_model_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Prepare in-process `quotebot` runs with the fake embedder (in a clean working directory whose
+    config.toml quotes whatever ranks first: the shipped judge was not fitted on the fake embedder).
+    Returns run(data_dir, *argv) -> (exit code, stdout, stderr)."""
+    import io
+
+    import index.embedding
+    from bot.__main__ import main
+
+    monkeypatch.setattr(
+        index.embedding,
+        "SentenceTransformerEmbedder",
+        lambda model_name=FAKE_MODEL, **kw: FakeEmbedder(model_id=model_name),
+    )
+    for var in ("QUOTEBOT_DATA", "QUOTEBOT_DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QUOTEBOT_MODEL", FAKE_MODEL)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "config.toml").write_text("[index]\nthreshold = 0.0\n")
+
+    def run(data: Path, *argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        out = io.StringIO()
+        code = main(["--data", str(data), *argv], out=out)
+        return code, out.getvalue(), capsys.readouterr().err
+
+    return run

@@ -3,7 +3,6 @@ subprocesses (`python -m bot`, the `quotebot` script) with the bundled model."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -14,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import index.embedding
-from bot.__main__ import main
 from index.embedding import FakeEmbedder
 from index.library import Library, LibrarySettings
-
-FAKE_MODEL = "fake-hash-64"
+from tests.conftest import FAKE_MODEL, fake_model_cli
 
 TXT = (
     "Tomatoes need at least six hours of direct sunlight every day. "
@@ -80,27 +76,11 @@ def articles(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `quotebot --data DIR ...` in-process with the fake embedder; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(
-        index.embedding,
-        "SentenceTransformerEmbedder",
-        lambda model_name=FAKE_MODEL, **kw: FakeEmbedder(model_id=model_name),
-    )
-    for var in ("QUOTEBOT_DATA", "QUOTEBOT_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("QUOTEBOT_MODEL", FAKE_MODEL)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    # The fake embedder is not what the shipped judge was fitted on: quote whatever ranks first.
-    (work / "config.toml").write_text("[index]\nthreshold = 0.0\n")
+    run_in = fake_model_cli(tmp_path, monkeypatch, capsys)
     data = tmp_path / "data"
 
     def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        out = io.StringIO()
-        code = main(["--data", str(data), *argv], out=out)
-        err = capsys.readouterr().err
-        return code, out.getvalue(), err
+        return run_in(data, *argv)
 
     run.data = data  # type: ignore[attr-defined]
     return run

@@ -3,19 +3,15 @@ texts, source ids and dates, answers quote the same sentences, and re-importing 
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-import index.embedding
-from bot.__main__ import main
 from index.embedding import FakeEmbedder
 from index.library import Library, LibrarySettings
-from tests.conftest import make_doc, sample_docs
+from tests.conftest import FAKE_MODEL, fake_model_cli, make_doc, sample_docs
 
-FAKE_MODEL = "fake-hash-64"
 # Texts a careless exporter would damage: non-ASCII, emoji, CRLF, a line separator, tabs, edge spaces.
 TRICKY = (
     "  Ünïcödé façades\tglow at dusk 😀.\r\nThe Moon rises over the harbour at nine.\u2028"
@@ -32,26 +28,7 @@ QUESTIONS = [
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `quotebot --data DIR ...` in-process with the fake embedder: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(
-        index.embedding,
-        "SentenceTransformerEmbedder",
-        lambda model_name=FAKE_MODEL, **kw: FakeEmbedder(model_id=model_name),
-    )
-    for var in ("QUOTEBOT_DATA", "QUOTEBOT_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("QUOTEBOT_MODEL", FAKE_MODEL)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    (work / "config.toml").write_text("[index]\nthreshold = 0.0\n")
-
-    def run(data: Path, *argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        out = io.StringIO()
-        code = main(["--data", str(data), *argv], out=out)
-        return code, out.getvalue(), capsys.readouterr().err
-
-    return run
+    return fake_model_cli(tmp_path, monkeypatch, capsys)
 
 
 def library(data: Path) -> Library:
