@@ -524,10 +524,16 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     ctx /= np.maximum(np.linalg.norm(ctx, axis=1, keepdims=True), 1e-9)
     dense_ctx = ctx @ qvec
 
+    in_question = np.zeros(n, np.float32)
     if qids:
-        pres = shelf.counts[:, qids]
-        here = (pres[rows] > 0).toarray()
-        around = here | (pres[prev] > 0).toarray() | (pres[nxt] > 0).toarray()
+        # Term counts of the question's terms in the candidates and their neighbours: one small
+        # dense block (row slicing a CSR matrix is cheap; column slicing all of it is not).
+        around_rows, where = np.unique(np.concatenate([rows, prev, nxt]), return_inverse=True)
+        block = shelf.counts[around_rows][:, qids].toarray()
+        here_counts = block[where[:n]]
+        here = here_counts > 0
+        around = here | (block[where[n : 2 * n]] > 0) | (block[where[2 * n :]] > 0)
+        in_question = here_counts.sum(axis=1).astype(np.float32)
         w = idf[qids]
         lex = here @ w / q_weight
         lex_ctx = around @ w / q_weight
@@ -540,9 +546,6 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         missing = np.maximum(missing, max_idf)
     bm = shelf.bm25.scores(qids)[rows] if qids else np.zeros(n, np.float32)
     lengths = shelf.lengths[rows]
-    in_question = np.zeros(n, np.float32)
-    if qids:
-        in_question = np.asarray(shelf.counts[rows][:, qids].sum(axis=1)).ravel()
 
     qtype = question_type(question)
     art = shelf.article_ids[rows]
