@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
+import zlib
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,44 @@ def test_fuzz_ask_answers_with_a_slice_declines_or_refuses(lib: Library, questio
     for q in [ans.quote, ans.best, *ans.alternatives, *ans.related]:
         if q is not None:
             assert q.text == lib.article_text(C, q.article.id)[1][q.start : q.end]
+
+
+def _pdf_with_deflate_bomb(inflated_mb: int) -> bytes:
+    """A one-page PDF whose content stream inflates to `inflated_mb` MB (built without holding it)."""
+    z = zlib.compressobj(9)
+    chunk = b" " * (1 << 20)
+    comp = b"".join(z.compress(chunk) for _ in range(inflated_mb)) + z.flush()
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(comp) + comp + b"\nendstream",
+    ]
+    out = BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + o + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+def test_pdf_deflate_bomb_is_refused_quickly_and_changes_nothing(tmp_path: Path) -> None:
+    from index.embedding import FakeEmbedder
+
+    lib = Library(LibrarySettings(data_dir=tmp_path), embedder=FakeEmbedder())
+    lib.add_documents("g", sample_docs())
+    before = lib.store.counts("g")
+    bomb = _pdf_with_deflate_bomb(200)  # ~200 KB that would inflate to 200 MB
+    assert len(bomb) < 1_000_000
+    t0 = time.perf_counter()
+    with pytest.raises(QuotebotError):
+        lib.add_bytes("g", bomb, filename="bomb.pdf")
+    assert time.perf_counter() - t0 < 10
+    assert lib.store.counts("g") == before
+    lib.close()
