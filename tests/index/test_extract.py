@@ -48,6 +48,11 @@ def make_pdf(pages: list[list[str]], *, title: str | None = None) -> bytes:
         objects.append(b"<< /Title (" + escape(title).encode("latin-1") + b") >>")
         info_id = len(objects)
 
+    return pdf_from_objects(objects, info_id)
+
+
+def pdf_from_objects(objects: list[bytes], info_id: int | None = None) -> bytes:
+    """A PDF file of numbered objects (1 = the catalog), with its cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

@@ -7,7 +7,6 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Iterator
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from index.library import Library, LibrarySettings
 from index.sentences import MAX_SENTENCE_CHARS
 from index.store import Question
 from tests.conftest import sample_docs
-from tests.index.test_extract import PDF_PAGES, encrypt_pdf, make_pdf
+from tests.index.test_extract import PDF_PAGES, encrypt_pdf, make_pdf, pdf_from_objects
 
 C = "local"
 
@@ -244,18 +243,7 @@ def _pdf_with_deflate_bomb(inflated_mb: int) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(comp) + comp + b"\nendstream",
     ]
-    out = BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, o in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + o + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
-    for off in offsets:
-        out.write(b"%010d 00000 n \n" % off)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
-    return out.getvalue()
+    return pdf_from_objects(objs)
 
 
 def test_pdf_deflate_bomb_is_refused_quickly_and_changes_nothing(tmp_path: Path) -> None:
