@@ -329,14 +329,7 @@ class BM25:
         row_of = np.repeat(np.arange(n), np.diff(tf.indptr))
         tf.data = tf.data * (k1 + 1) / (tf.data + norm[row_of].astype(np.float32))
         self.weights = tf.tocsc()
-        self.presence = self.counts.tocsc()
-
-    def query_vector(self, term_ids: Sequence[int]) -> np.ndarray:
-        q = np.zeros(self.counts.shape[1], np.float32)
-        for j in set(term_ids):
-            if j < len(q):
-                q[j] = self.idf[j]
-        return q
+        self.lengths = lengths.astype(np.float32)  # terms per row
 
     def scores(self, term_ids: Sequence[int]) -> np.ndarray:
         """BM25 score of every row for a question's term ids."""

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -593,15 +592,12 @@ class Library:
         url: str | None = None,
         added_by: str | None = None,
     ) -> AddResult:
-        return (
-            self.add_bytes(
-                collection, text.encode("utf-8"), filename="pasted.txt", title=title, added_by=added_by
-            )[0]
-            if not url
-            else self.add_documents(
+        if url:
+            return self.add_documents(
                 collection, [Document(text, title or "Untitled", url)], added_by=added_by
             )[0]
-        )
+        data = text.encode("utf-8")
+        return self.add_bytes(collection, data, filename="pasted.txt", title=title, added_by=added_by)[0]
 
     def add_url(self, collection: str, url: str, *, added_by: str | None = None) -> AddResult:
         fetched = fetch(url, self.settings.fetch)
@@ -932,11 +928,6 @@ class Library:
         if q is None:
             raise NotFound("That question is no longer on record.")
         return q
-
-    def timed_ask(self, collection: str, question: str) -> tuple[Answer, float]:
-        t0 = time.perf_counter()
-        a = self.ask(collection, question)
-        return a, time.perf_counter() - t0
 
 
 def _clip(s: str | None, n: int) -> str | None:

@@ -92,7 +92,7 @@ class Shelf:
     def __post_init__(self) -> None:
         self._article_terms = {}
         self.bm25 = BM25(self.counts)
-        self.lengths = np.asarray(self.counts.sum(axis=1)).ravel().astype(np.float32)
+        self.lengths = self.bm25.lengths
         arts, first_rows = np.unique(self.article_ids, return_index=True)
         self.article_base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
 
@@ -107,10 +107,6 @@ class Shelf:
     @property
     def size(self) -> int:
         return len(self.sentence_ids)
-
-    @classmethod
-    def empty(cls, collection: str, dim: int, passages: VectorIndex) -> Shelf:
-        return cls.from_rows(collection, dim, _empty_rows(dim), passages)
 
     @classmethod
     def from_rows(cls, collection: str, dim: int, rows: ShelfRows, passages: VectorIndex) -> Shelf:
@@ -203,11 +199,6 @@ class Shelf:
 
     def sentence_text(self, row: int) -> str:
         return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]
-
-
-def _empty_rows(dim: int) -> ShelfRows:
-    z = np.zeros(0, np.int64)
-    return ShelfRows(z, z, z, z, np.zeros((0, dim), np.float32), {}, {}, {}, {})
 
 
 def _sentence_texts(rows: ShelfRows) -> list[str]:

@@ -226,13 +226,6 @@ class Store:
                 q = q.limit(limit)
             return list(s.exec(q).all())
 
-    def articles_by_ids(self, ids: Sequence[int]) -> dict[int, Article]:
-        if not ids:
-            return {}
-        with self.session() as s:
-            rows = s.exec(select(Article).where(col(Article.id).in_(list(set(ids))))).all()
-            return {a.id: a for a in rows if a.id is not None}
-
     def count_articles(self, collection: str) -> int:
         with self.session() as s:
             return int(
