@@ -90,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="score answers on a question set (same metrics as score.py)")
     sp.add_argument("articles", type=Path)
     sp.add_argument("questions", type=Path)
-    sp.add_argument("--out", type=Path, help="write predictions here")
+    sp.add_argument(
+        "--out", type=Path, help="write predictions here: every best quote with its confidence as the score"
+    )
+    sp.add_argument(
+        "--as-answered",
+        action="store_true",
+        help="in --out, no quote where the bot declines (as users see it)",
+    )
     sp.add_argument("--reuse", action="store_true", help="reuse --data instead of a throwaway data dir")
 
     sp = sub.add_parser("bench", help="benchmark ingest, ask and scale against raw model/FAISS limits")
@@ -142,6 +149,14 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
     lines: list[str] = []
     if ans.quote is None:
         lines.append("I couldn't find that in the articles.")
+        if ans.best is not None:
+            b = ans.best
+            lines.append("")
+            lines.append(f"The closest sentence (confidence {ans.confidence:.0%}, below the threshold):")
+            lines.append(f"> {' '.join(b.text.split())}")
+            lines.append(
+                f"— {b.article.title} ({b.article.url or b.article.source_id or f'article {b.article.id}'})"
+            )
         if ans.related:
             lines.append("")
             lines.append("Possibly related:")

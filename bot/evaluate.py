@@ -60,25 +60,31 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             lat.append((time.perf_counter() - t) * 1000)
         lib.close()
 
-    outcomes, preds = [], []
+    # One line per question in score.py's format: the best quote with its calibrated confidence as
+    # the score, so that `score.py --threshold <shipped>` applies the bot's decline rule, and
+    # without it shows the ranking (hit@1) and the best threshold on the file. --as-answered writes
+    # what the bot would say instead: no quote where it declines.
+    preds, ranked, answered = [], [], []
     for q, a in zip(questions, answers, strict=True):
-        quote = a.quote
+        best = a.best
         pred = {
             "qid": q["qid"],
-            "quote": quote.text if quote else None,
-            "article_id": (quote.article.source_id or str(quote.article.id)) if quote else None,
-            "score": a.confidence,
+            "quote": best.text if best else None,
+            "article_id": (best.article.source_id or str(best.article.id)) if best else None,
+            "score": round(a.confidence, 6),
         }
+        if args.as_answered and a.quote is None:
+            pred = {**pred, "quote": None, "article_id": None}
         preds.append(pred)
         if "answerable" in q:
-            outcomes.append(
-                Outcome(
-                    bool(q["answerable"]),
-                    quote is None,
-                    hits(quote.text if quote else None, q.get("answers", [])),
-                    quote is not None and pred["article_id"] == q.get("article_id"),
-                    a.confidence,
-                )
+            hit = hits(best.text if best else None, q.get("answers", []))
+            art_ok = best is not None and (best.article.source_id or str(best.article.id)) == q.get(
+                "article_id"
+            )
+            ranked.append(Outcome(bool(q["answerable"]), best is None, hit, art_ok, a.confidence))
+            said = a.quote is not None
+            answered.append(
+                Outcome(bool(q["answerable"]), not said, hit and said, art_ok and said, a.confidence)
             )
     if args.out:
         args.out.write_text(
@@ -92,45 +98,43 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         f"{lat[len(lat) // 2]:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.1f} ms",
         file=out,
     )
-    if not outcomes:
+    if not ranked:
         print("no gold answers in the question file: predictions only", file=out)
         return 0
-    m = metrics(outcomes)
-    # The best threshold on this file (as score.py reports it): over the best candidate of every
-    # question, not only those we quoted, so it shows what the judge could do here.
-    best = [
-        Outcome(
-            o.answerable,
-            False,
-            hits(a.best.text if a.best else None, q.get("answers", [])),
-            o.article_ok,
-            a.confidence,
-        )
-        for o, a, q in zip(outcomes, answers, questions, strict=True)
-    ]
+    r, m = metrics(ranked), metrics(answered)
     t, acc_best = best_threshold(
-        [a.confidence for a in answers], [o.answerable for o in best], [o.hit for o in best]
+        [o.score or 0.0 for o in ranked], [o.answerable for o in ranked], [o.hit for o in ranked]
     )
-    rows = [
-        ("answerable", "hit@1", m["hit@1"]),
-        ("", "article@1", m["article@1"]),
-        ("", "declined", m["decline_ans"]),
-        ("unanswerable", "correct-decline", m["decline_unans"]),
-        ("overall", "accuracy", m["acc"]),
-    ]
-    for group, name, v in rows:
-        print(f"{group:>13} {name:<16} {v:.4f}", file=out)
-    hit_any = metrics(best)["hit@1"]
-    print(f"{'':>13} {'hit@1 (never declining)':<16} {hit_any:.4f}", file=out)
+    print(f"questions: {len(ranked)} (answerable {sum(o.answerable for o in ranked)})", file=out)
+    print("best quote of every question (the ranking):", file=out)
+    print(f"  hit@1            {r['hit@1']:.4f}   the quote contains a gold answer", file=out)
+    print(f"  article@1        {r['article@1']:.4f}   quoted from the gold article", file=out)
     print(
-        f"shipped threshold {lib.threshold:.4f}; best on this file {t:.4f} -> accuracy {acc_best:.4f} "
-        "(optimistic)",
+        f"as answered, at the shipped threshold {lib.threshold:.4f} (quote iff confidence >= it):", file=out
+    )
+    print(f"  accuracy         {m['acc']:.4f}   answerable and hit, or unanswerable and declined", file=out)
+    print(f"  hit@1            {m['hit@1']:.4f}   declines count as misses", file=out)
+    print(
+        f"  declined         {m['decline_ans']:.4f} of answerable, {m['decline_unans']:.4f} of unanswerable",
         file=out,
     )
-    print(
-        "RESULT "
-        + " ".join(f"{k}={v:.4f}" for k, v in m.items() if not math.isnan(v))
-        + f" hit@1_all={hit_any:.4f} ask_median_ms={lat[len(lat) // 2]:.2f}",
-        file=out,
-    )
+    print(f"best threshold on this file {t:.4f} -> accuracy {acc_best:.4f} (optimistic)", file=out)
+    if args.out and not args.as_answered:
+        print(
+            f"same figures: python3 score.py QUESTIONS {args.out} --threshold {lib.threshold}",
+            file=out,
+        )
+    result = {
+        "hit@1": r["hit@1"],
+        "article@1": r["article@1"],
+        "acc": m["acc"],
+        "hit@1_answered": m["hit@1"],
+        "decline_ans": m["decline_ans"],
+        "decline_unans": m["decline_unans"],
+        "threshold": lib.threshold,
+        "best_thr": t,
+        "acc@best": acc_best,
+        "ask_median_ms": lat[len(lat) // 2],
+    }
+    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in result.items() if not math.isnan(v)), file=out)
     return 0

@@ -188,14 +188,21 @@ def answer_content(answer: Answer) -> str:
 
 
 def decline_content(answer: Answer) -> str:
-    """The decline, with up to three "possibly related" passages."""
+    """The decline: the closest sentence, labelled with its (too low) confidence, then up to two
+    "possibly related" passages."""
     parts = [DECLINE]
-    related = answer.related[:3]
-    if related:
-        parts.append("Possibly related:")
-        per = (CONTENT_MAX - sum(len(p) + 2 for p in parts)) // len(related) - 2
-        per = min(per, 450)
-        parts.extend(_quote_with_source(r, per) for r in related)
+    shown: list[tuple[Quote, str]] = []
+    if answer.best is not None:
+        shown.append((answer.best, f"The closest sentence ({confidence_label(answer.confidence).lower()}):"))
+    related = answer.related[: 3 - len(shown)]
+    shown.extend((r, "Possibly related:" if i == 0 else "") for i, r in enumerate(related))
+    if shown:
+        fixed = sum(len(p) + 1 for p in parts) + sum(len(h) + 1 for _, h in shown)
+        per = min((CONTENT_MAX - fixed) // len(shown) - 2, 450)
+        for q, heading in shown:
+            if heading:
+                parts.append(heading)
+            parts.append(_quote_with_source(q, per))
     return "\n".join(parts)[:CONTENT_MAX]
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.retrieve import EVIDENCE, FEATURES
+from index.alignment import ALIGNMENT
+from index.evidence import EVIDENCE
+from index.retrieve import FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
 
@@ -30,9 +32,11 @@ JUDGE_FEATURES = (
     "margin",  # best - second best ranker score
     "softmax",  # softmax probability of the best candidate among the candidates
     *_JUDGED_FEATURES,
-    *EVIDENCE,  # and its evidence (retrieve.judge_evidence)
+    *EVIDENCE,  # and its evidence (evidence.judge_evidence)
+    *ALIGNMENT,  # and how well its words match the question's (alignment.alignment_features)
     "bias",
 )
+_ALIGNMENT_SLICE = slice(JUDGE_FEATURES.index(ALIGNMENT[0]), JUDGE_FEATURES.index(ALIGNMENT[-1]) + 1)
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,76 @@ class Answer:
         return self.quote is not None
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """A question's candidate sentences (shelf rows), their features and ranker scores, best first
+    in `order`."""
+
+    question: str
+    qvec: np.ndarray
+    rows: np.ndarray
+    features: np.ndarray
+    scores: np.ndarray
+    order: np.ndarray
+
+    @property
+    def best_row(self) -> int:
+        return int(self.rows[self.order[0]])
+
+    @property
+    def runner_up(self) -> int | None:
+        return int(self.rows[self.order[1]]) if len(self.order) > 1 else None
+
+
+@dataclass
+class Judge:
+    """A logistic regression over standardised judge inputs: the probability that quoting the best
+    candidate is right."""
+
+    weights: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def probability(self, judge_inputs: np.ndarray) -> float:
+        x = (judge_inputs - self.mean) / self.scale
+        return float(1.0 / (1.0 + np.exp(-float(np.clip(x @ self.weights, -50, 50)))))
+
+    def to_json(self) -> dict[str, dict[str, float]]:
+        return {
+            "weights": dict(zip(JUDGE_FEATURES, map(float, self.weights), strict=True)),
+            "mean": dict(zip(JUDGE_FEATURES, map(float, self.mean), strict=True)),
+            "scale": dict(zip(JUDGE_FEATURES, map(float, self.scale), strict=True)),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, dict[str, float]]) -> Judge:
+        w, mean, scale = raw["weights"], raw.get("mean", {}), raw.get("scale", {})
+        return cls(
+            np.array([float(w.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
+            np.array([float(mean.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
+            np.array([float(scale.get(k, 1.0)) or 1.0 for k in JUDGE_FEATURES], np.float32),
+        )
+
+    @property
+    def uses_alignment(self) -> bool:
+        return bool(np.any(self.weights[[JUDGE_FEATURES.index(k) for k in ALIGNMENT]] != 0))
+
+
 @dataclass
 class Scorer:
-    """Ranker and judge weights, plus the decline threshold."""
+    """Ranker and judge weights, plus the decline threshold.
+
+    Two judges: `lite` weighs everything but the token alignment (which costs a second pass of the
+    model over the best sentence and its neighbours); `full` weighs everything. The full judge is
+    consulted only when the lite one is unsure, within `band` of the threshold: far from it, the
+    alignment would not change the decision.
+    """
 
     ranker: np.ndarray
-    judge: np.ndarray
+    full: Judge
     threshold: float
-    judge_mean: np.ndarray | None = None  # judge inputs are standardised: (x - mean) / scale
-    judge_scale: np.ndarray | None = None
+    lite: Judge | None = None
+    band: float = 0.15
     info: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -91,9 +156,14 @@ class Scorer:
         w.update(dense=4.0, dense_ctx=1.0, lex=4.0, lex_ctx=1.0, type_match=1.0, title=0.5, missing_key=-1.0)
         j = dict.fromkeys(JUDGE_FEATURES, 0.0)
         j.update(top=1.0, missing_share=-2.0, bias=-5.0)
+        n = len(JUDGE_FEATURES)
         return cls(
             np.array([w[k] for k in FEATURES], np.float32),
-            np.array([j[k] for k in JUDGE_FEATURES], np.float32),
+            Judge(
+                np.array([j[k] for k in JUDGE_FEATURES], np.float32),
+                np.zeros(n, np.float32),
+                np.ones(n, np.float32),
+            ),
             0.5,
         )
 
@@ -102,14 +172,13 @@ class Scorer:
         if not path.exists():
             return cls.default()
         raw = json.loads(path.read_text())
-        rk, jd = raw["ranker"], raw["judge"]
-        mean, scale = raw.get("judge_mean", {}), raw.get("judge_scale", {})
+        rk = raw["ranker"]
         return cls(
             np.array([float(rk.get(k, 0.0)) for k in FEATURES], np.float32),
-            np.array([float(jd.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
+            Judge.from_json(raw["judge"]),
             float(raw["threshold"]),
-            np.array([float(mean.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
-            np.array([float(scale.get(k, 1.0)) or 1.0 for k in JUDGE_FEATURES], np.float32),
+            Judge.from_json(raw["judge_lite"]) if raw.get("judge_lite") else None,
+            float(raw.get("band", 0.15)),
             dict(raw.get("info", {})),
         )
 
@@ -118,10 +187,10 @@ class Scorer:
             json.dumps(
                 {
                     "ranker": dict(zip(FEATURES, map(float, self.ranker), strict=True)),
-                    "judge": dict(zip(JUDGE_FEATURES, map(float, self.judge), strict=True)),
-                    "judge_mean": dict(zip(JUDGE_FEATURES, map(float, self._mean()), strict=True)),
-                    "judge_scale": dict(zip(JUDGE_FEATURES, map(float, self._scale()), strict=True)),
+                    "judge": self.full.to_json(),
+                    "judge_lite": self.lite.to_json() if self.lite else None,
                     "threshold": self.threshold,
+                    "band": self.band,
                     "info": self.info,
                 },
                 indent=2,
@@ -133,21 +202,22 @@ class Scorer:
         with np.errstate(invalid="ignore", over="ignore"):  # spurious BLAS flags, see retrieve.featurize
             return np.nan_to_num(features @ self.ranker, nan=-1e9)
 
-    def _mean(self) -> np.ndarray:
-        return self.judge_mean if self.judge_mean is not None else np.zeros(len(JUDGE_FEATURES), np.float32)
+    def needs_alignment(self, lite_confidence: float | None, threshold: float) -> bool:
+        """Whether the full judge (and so the token alignment) is needed for this question."""
+        if not self.full.uses_alignment:
+            return False
+        return lite_confidence is None or abs(lite_confidence - threshold) <= self.band
 
-    def _scale(self) -> np.ndarray:
-        return self.judge_scale if self.judge_scale is not None else np.ones(len(JUDGE_FEATURES), np.float32)
-
-    def confidence(self, judge_inputs: np.ndarray) -> float:
-        """Probability that quoting the best candidate is right, from `judge_features(...)`."""
-        x = (judge_inputs - self._mean()) / self._scale()
-        return float(1.0 / (1.0 + np.exp(-float(np.clip(x @ self.judge, -50, 50)))))
+    def lite_confidence(self, judge_inputs: np.ndarray) -> float | None:
+        """The lite judge's probability (None without a lite judge); alignment inputs are ignored."""
+        return self.lite.probability(judge_inputs) if self.lite else None
 
 
-def judge_features(features: np.ndarray, scores: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+def judge_features(
+    features: np.ndarray, scores: np.ndarray, evidence: np.ndarray, alignment: np.ndarray
+) -> np.ndarray:
     """The judge's inputs for one question: its candidates' features and ranker scores, and the
-    best candidate's evidence (`retrieve.judge_evidence`)."""
+    best candidate's evidence (`evidence.judge_evidence`) and alignment (`alignment.alignment_features`)."""
     order = np.argsort(-scores)
     top = int(order[0])
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
@@ -164,4 +234,12 @@ def judge_features(features: np.ndarray, scores: np.ndarray, evidence: np.ndarra
     for k in _JUDGED_FEATURES:
         vals[k] = float(row[fi[k]])
     vals.update(zip(EVIDENCE, map(float, evidence), strict=True))
+    vals.update(zip(ALIGNMENT, map(float, alignment), strict=True))
     return np.array([vals[k] for k in JUDGE_FEATURES], np.float32)
+
+
+def with_alignment(judge_inputs: np.ndarray, alignment: np.ndarray) -> np.ndarray:
+    """A copy of the judge's inputs with the alignment features filled in."""
+    out = judge_inputs.copy()
+    out[_ALIGNMENT_SLICE] = alignment
+    return out

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,13 +24,25 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """One text's tokens (lower-cased word pieces, no special tokens) and their L2-normalised
+    contextual vectors, row i for token i."""
+
+    tokens: list[str]
+    vectors: np.ndarray  # float32 (len(tokens), dim)
+
+
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension, and into per-token
+    vectors (the answer judge aligns question words with sentence words through them)."""
 
     model_id: str
     dim: int
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray: ...
+
+    def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]: ...
 
 
 def resolve_model_path(name: str) -> str:
@@ -88,6 +101,31 @@ class SentenceTransformerEmbedder:
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]:
+        if not texts:
+            return []
+        tokenizer = self._model.tokenizer
+        limit = int(self._model.max_seq_length or 256)
+        with self._lock:
+            embs = self._model.encode(
+                texts,
+                batch_size=batch_size,
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        ids = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        special = set(tokenizer.all_special_ids)
+        out = []
+        for row_ids, emb in zip(ids, embs, strict=True):
+            vecs = emb.detach().float().cpu().numpy()[: len(row_ids)]
+            keep = [i for i, t in enumerate(row_ids[: len(vecs)]) if t not in special]
+            vecs = vecs[keep]
+            vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+            tokens = tokenizer.convert_ids_to_tokens([row_ids[i] for i in keep])
+            out.append(TokenVectors([t.lower() for t in tokens], np.ascontiguousarray(vecs, np.float32)))
+        return out
+
 
 _TOKEN = re.compile(r"\w+")
 
@@ -104,6 +142,9 @@ class FakeEmbedder:
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         self.calls += 1
         self.texts_encoded += len(texts)
+        return self._hash_vectors(texts)
+
+    def _hash_vectors(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             for tok in _TOKEN.findall(t.lower()):
@@ -114,4 +155,14 @@ class FakeEmbedder:
                 out[i] /= norm
             else:
                 out[i, 0] = 1.0
+        return out
+
+    def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]:
+        """Each word is a token; its vector hashes the word's letter trigrams, so that forms of one
+        word ("orbit", "orbits") are close, as they are in a real model's token space."""
+        out = []
+        for t in texts:
+            words = [w.lower() for w in _TOKEN.findall(t)]
+            grams = [" ".join(f"#{w}#"[i : i + 3] for i in range(len(w))) for w in words]
+            out.append(TokenVectors(words, self._hash_vectors(grams)))
         return out

@@ -29,14 +29,16 @@ from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from index.answer import Answer, ArticleRef, Quote, Scorer, judge_features
+from index.alignment import ALIGNMENT, alignment_features
+from index.answer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
 from index.chunking import make_passages
-from index.embedding import DEFAULT_MODEL, Embedder
+from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
 from index.errors import InputError, NotFound, StoreError
+from index.evidence import judge_evidence
 from index.extract import Document, clean_title, extract
 from index.fetch import FetchPolicy, fetch
 from index.lexical import terms
-from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize, judge_evidence
+from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize
 from index.sentences import split_sentences
 from index.store import (
     Article,
@@ -718,18 +720,51 @@ class Library:
         alternatives: int = 0,
         progress: Progress | None = None,
     ) -> list[Answer]:
-        """Answer many questions with one batched encoding pass (used by `ask --batch` and eval)."""
+        """Answer many questions with batched encoding passes (used by `ask --batch` and eval)."""
         qs = [self._check_question(q) for q in questions]
         shelf = self.shelf(collection)
         qvecs = self._encode(qs, None)
+        ranked = [self._rank(shelf, q, v) for q, v in zip(qs, qvecs, strict=True)]
+        judged = [self._judge_lite(shelf, rk) if rk else None for rk in ranked]
+        # The questions the lite judge is unsure of get the token alignment: their token vectors,
+        # and each distinct sentence of their best candidates' neighbourhoods, in batches.
+        unsure = [i for i, j in enumerate(judged) if j is not None and j[1] is None]
+        rows = sorted({r for i in unsure for r in shelf.neighbourhood(ranked[i].best_row)})  # type: ignore[union-attr]
+        sentence_tokens: dict[int, TokenVectors] = {}
+        question_tokens: dict[int, TokenVectors] = {}
+        if unsure:
+            texts = [shelf.sentence_text(r) for r in rows]
+            sentence_tokens.update(zip(rows, self.embedder.encode_tokens(texts), strict=True))
+            question_tokens.update(
+                zip(unsure, self.embedder.encode_tokens([qs[i] for i in unsure]), strict=True)
+            )
         out = []
-        for i, (q, v) in enumerate(zip(qs, qvecs, strict=True)):
-            out.append(self._answer(shelf, q, v, alternatives))
+        for i, (q, rk, j) in enumerate(zip(qs, ranked, judged, strict=True)):
+            if rk is None or j is None:
+                out.append(Answer(q, None, 0.0))
+            else:
+                inputs, confidence = j
+                if confidence is None:
+                    ctx = [sentence_tokens[r] for r in shelf.neighbourhood(rk.best_row)]
+                    confidence = self._judge_full(shelf, rk, inputs, question_tokens[i], ctx)
+                out.append(self._decide(shelf, rk, confidence, alternatives))
             if progress and (i % 200 == 0 or i == len(qs) - 1):
                 progress(i + 1, len(qs))
         return out
 
     def _answer(self, shelf: Shelf, question: str, qvec: np.ndarray, alternatives: int) -> Answer:
+        rk = self._rank(shelf, question, qvec)
+        if rk is None:
+            return Answer(question, None, 0.0)
+        inputs, confidence = self._judge_lite(shelf, rk)
+        if confidence is None:
+            ctx_rows = shelf.neighbourhood(rk.best_row)
+            tokens = self.embedder.encode_tokens([question, *(shelf.sentence_text(r) for r in ctx_rows)])
+            confidence = self._judge_full(shelf, rk, inputs, tokens[0], tokens[1:])
+        return self._decide(shelf, rk, confidence, alternatives)
+
+    def _rank(self, shelf: Shelf, question: str, qvec: np.ndarray) -> Ranked | None:
+        """The question's candidate sentences, ranked (None when the collection has none)."""
         st = self.settings
         qterm_ids = shelf.vocab.lookup(terms(question))
         rows = candidate_rows(
@@ -742,20 +777,42 @@ class Library:
             exhaustive_limit=st.exhaustive_limit,
         )
         if len(rows) == 0:
-            return Answer(question, None, 0.0)
+            return None
         cands = featurize(shelf, rows, question, qvec)
         scores = self.scorer.rank(cands.features)
-        order = np.argsort(-scores)
-        evidence = judge_evidence(shelf, question, int(rows[order[0]]))
-        confidence = self.scorer.confidence(judge_features(cands.features, scores, evidence))
+        return Ranked(question, qvec, rows, cands.features, scores, np.argsort(-scores))
+
+    def _judge_lite(self, shelf: Shelf, rk: Ranked) -> tuple[np.ndarray, float | None]:
+        """The judge's inputs without the alignment, and the lite judge's confidence, or None when
+        the full judge must decide (the lite one is unsure, or there is none)."""
+        evidence = judge_evidence(shelf, rk.question, rk.best_row, rk.runner_up)
+        inputs = judge_features(rk.features, rk.scores, evidence, np.zeros(len(ALIGNMENT), np.float32))
+        lite = self.scorer.lite_confidence(inputs)
+        return inputs, (None if lite is None or self.scorer.needs_alignment(lite, self.threshold) else lite)
+
+    def _judge_full(
+        self,
+        shelf: Shelf,
+        rk: Ranked,
+        inputs: np.ndarray,
+        question_tokens: TokenVectors,
+        context_tokens: list[TokenVectors],
+    ) -> float:
+        sentence_tokens = context_tokens[shelf.neighbourhood(rk.best_row).index(rk.best_row)]
+        alignment = alignment_features(question_tokens, sentence_tokens, context_tokens, rk.qvec)
+        return self.scorer.full.probability(with_alignment(inputs, alignment))
+
+    def _decide(self, shelf: Shelf, rk: Ranked, confidence: float, alternatives: int) -> Answer:
+        """Quote the best candidate if the confidence reaches the threshold, else decline."""
+        rows, order, scores = rk.rows, rk.order, rk.scores
         refs = self._refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
         quotes = [self._quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]]
         best = quotes[0]
         related: list[Quote] = []
         answered = confidence >= self.threshold
         if not answered:
-            related = self._related(shelf, qvec, refs)
-        return Answer(question, best if answered else None, confidence, best, quotes[1:], related)
+            related = self._related(shelf, rk.qvec, refs)
+        return Answer(rk.question, best if answered else None, confidence, best, quotes[1:], related)
 
     def _refs(self, shelf: Shelf, rows: Iterable[int]) -> dict[int, ArticleRef]:
         ids = {int(shelf.article_ids[r]) for r in rows}

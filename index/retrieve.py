@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -197,6 +196,11 @@ class Shelf:
             got = self._article_terms[article_id] = frozenset(terms(self.texts[article_id]))
         return got
 
+    def neighbourhood(self, row: int) -> list[int]:
+        """`row` with its previous and next sentence where they are of the same article, in order."""
+        aid = int(self.article_ids[row])
+        return [r for r in (row - 1, row, row + 1) if 0 <= r < self.size and int(self.article_ids[r]) == aid]
+
     def sentence_text(self, row: int) -> str:
         return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]
 
@@ -299,134 +303,6 @@ FEATURES = (
     "log_len",  # log of the sentence length in terms
     "bias",
 )
-
-
-# Words whose absence from the answer sentence often means the question asks about something
-# the text does not say (SQuAD 2.0's unanswerable questions flip exactly these).
-_MODIFIERS = frozenset(
-    [
-        "least",
-        "most",
-        "first",
-        "last",
-        "only",
-        "never",
-        "not",
-        "no",
-        "none",
-        "largest",
-        "smallest",
-        "highest",
-        "lowest",
-        "best",
-        "worst",
-        "before",
-        "after",
-        "earliest",
-        "latest",
-        "fewest",
-        "minimum",
-        "maximum",
-        "less",
-        "more",
-        "fewer",
-        "greater",
-        "lesser",
-        "longest",
-        "shortest",
-        "oldest",
-        "youngest",
-        "newest",
-        "biggest",
-        "main",
-        "primary",
-        "second",
-        "third",
-    ]
-)
-_PLAIN_TOKEN = re.compile(r"[a-z]+(?:'t)?")
-_NEGATION = re.compile(r"\b(not|never|no|cannot|without|neither|nor|none)\b|n't", re.I)
-_CAPITAL_WORD = re.compile(r"(?<!^)\b[A-Z][\w'-]+")
-_NUMERAL = re.compile(r"\b\d[\d,.]*\b")
-
-EVIDENCE = (
-    "full_coverage",  # every question term is in the sentence itself
-    "bigram",  # share of the question's term bigrams found in the sentence
-    "lex_prev",  # idf share of question terms in the previous sentence
-    "lex_next",  # ... and in the next one
-    "missing_share",  # share of question terms absent from sentence and neighbours
-    "missing_unseen",  # idf of the rarest question term absent from the whole article / max idf
-    "caps_missing",  # share of the question's capitalised words absent from sentence and neighbours
-    "numbers_missing",  # share of the question's numbers absent from the sentence
-    "negation_mismatch",  # one of question and sentence is negated, the other not
-    "modifiers_missing",  # count of modifiers (least, first, never...) of the question absent nearby
-    "any_modifier_missing",
-    "caps_not_in_article",  # capitalised question words the article never mentions
-    "caps_not_nearby",  # capitalised question words absent from sentence and neighbours (count)
-    "q_number",
-    "q_date",
-    "q_person",
-    "q_place",  # question type
-    "q_negated",
-    "q_terms",  # number of distinct question terms
-)
-
-
-def judge_evidence(shelf: Shelf, question: str, row: int) -> np.ndarray:
-    """Evidence for or against quoting `row` as the answer, beyond the ranking features."""
-    idf = shelf.bm25.idf
-    max_idf = float(idf.max()) if len(idf) else 1.0
-
-    def weight(t: str) -> float:
-        j = shelf.vocab.ids.get(t)
-        return float(idf[j]) if j is not None and j < len(idf) else max_idf
-
-    qt = terms(question)
-    qs = list(dict.fromkeys(qt))
-    aid = int(shelf.article_ids[row])
-    same = [r for r in (row - 1, row + 1) if 0 <= r < shelf.size and int(shelf.article_ids[r]) == aid]
-    text = shelf.sentence_text(row)
-    st = terms(text)
-    prev = terms(shelf.sentence_text(row - 1)) if row - 1 in same else []
-    nxt = terms(shelf.sentence_text(row + 1)) if row + 1 in same else []
-    total = sum(weight(t) for t in qs) or 1.0
-    ctx_terms = set(st) | set(prev) | set(nxt)
-    missing = [t for t in qs if t not in ctx_terms]
-    article = shelf.texts[aid]
-    article_terms = shelf.article_terms(aid)
-    bigrams = set(pairwise(qt))
-    ctx_text = " ".join(shelf.sentence_text(r) for r in sorted([row, *same])).lower()
-    ctx_tokens = set(_PLAIN_TOKEN.findall(ctx_text))
-    mods = set(_PLAIN_TOKEN.findall(question.lower())) & _MODIFIERS
-    caps = [c.lower() for c in _CAPITAL_WORD.findall(question)]
-    cap_terms = [t[0] for t in (terms(c) for c in _CAPITAL_WORD.findall(question)) if t]
-    numbers = _NUMERAL.findall(question)
-    qtype = question_type(question)
-    article_lower = article.lower()
-    return np.array(
-        [
-            float(bool(qs) and all(t in set(st) for t in qs)),
-            len(bigrams & set(pairwise(st))) / max(1, len(bigrams)),
-            sum(weight(t) for t in qs if t in set(prev)) / total,
-            sum(weight(t) for t in qs if t in set(nxt)) / total,
-            len(missing) / max(1, len(qs)),
-            max((weight(t) for t in missing if t not in article_terms), default=0.0) / max_idf,
-            sum(1 for c in cap_terms if c not in ctx_terms) / len(cap_terms) if cap_terms else 0.0,
-            sum(1 for x in numbers if x not in text) / len(numbers) if numbers else 0.0,
-            float(bool(_NEGATION.search(question)) != bool(_NEGATION.search(text))),
-            float(len(mods - ctx_tokens)),
-            float(bool(mods - ctx_tokens)),
-            float(sum(1 for c in caps if c not in article_lower)),
-            float(sum(1 for c in caps if c not in ctx_text)),
-            float(qtype == "number"),
-            float(qtype == "date"),
-            float(qtype == "person"),
-            float(qtype == "place"),
-            float(bool(_NEGATION.search(question))),
-            float(len(qs)),
-        ],
-        np.float32,
-    )
 
 
 @dataclass

@@ -19,6 +19,7 @@ import math
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,28 +27,54 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.answer import JUDGE_FEATURES, SCORER_FILE, Scorer, judge_features
-from index.evaluation import best_threshold, hits
+from index.alignment import ALIGNMENT, alignment_features
+from index.answer import JUDGE_FEATURES, SCORER_FILE, Judge, Scorer, judge_features
+from index.embedding import Embedder, TokenVectors
+from index.evaluation import hits
+from index.evidence import EVIDENCE, judge_evidence
 from index.extract import Document
 from index.lexical import terms
 from index.library import Library, LibrarySettings
-from index.retrieve import FEATURES, Shelf, candidate_rows, featurize, judge_evidence
+from index.retrieve import FEATURES, Shelf, candidate_rows, featurize
 
 
 class Evidence:
-    """judge_evidence per (question, row), computed on demand and cached across folds."""
+    """The judge's evidence and alignment inputs per (question, best row, runner-up), computed on
+    demand and cached across folds; token vectors are encoded in batches and cached by row."""
 
-    def __init__(self, shelf: Shelf) -> None:
+    def __init__(self, shelf: Shelf, embedder: Embedder, questions: list[str]) -> None:
         self.shelf = shelf
-        self.cache: dict[tuple[str, int], np.ndarray] = {}
+        self.embedder = embedder
+        self.question_tokens = dict(zip(questions, embedder.encode_tokens(questions), strict=True))
+        self.sentence_tokens: dict[int, TokenVectors] = {}
+        self.cache: dict[tuple[str, int, int | None], np.ndarray] = {}
 
-    def __call__(self, d: dict, k: int) -> np.ndarray:
+    def prepare(self, rows: set[int]) -> None:
+        """Encode the token vectors of these rows' neighbourhoods in one batch."""
+        need = sorted(
+            {r for row in rows for r in self.shelf.neighbourhood(row)} - self.sentence_tokens.keys()
+        )
+        toks = self.embedder.encode_tokens([self.shelf.sentence_text(r) for r in need])
+        self.sentence_tokens.update(zip(need, toks, strict=True))
+
+    def __call__(self, d: dict, k: int, runner_up: int | None) -> tuple[np.ndarray, np.ndarray]:
         row = int(d["rows"][k])
-        key = (d["qid"], row)
+        second = int(d["rows"][runner_up]) if runner_up is not None else None
+        key = (d["qid"], row, second)
         got = self.cache.get(key)
         if got is None:
-            got = self.cache[key] = judge_evidence(self.shelf, d["q"], row)
-        return got
+            self.prepare({row})
+            ctx = [self.sentence_tokens[r] for r in self.shelf.neighbourhood(row)]
+            got = self.cache[key] = np.concatenate(
+                [
+                    judge_evidence(self.shelf, d["q"], row, second),
+                    alignment_features(
+                        self.question_tokens[d["q"]], self.sentence_tokens[row], ctx, d["qvec"]
+                    ),
+                ]
+            )
+        n = len(EVIDENCE)
+        return got[:n], got[n:]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -55,7 +82,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict], Evidence]:
-    lib = Library(LibrarySettings(data_dir=data_dir))
+    lib = Library(LibrarySettings(data_dir=data_dir), scorer=Scorer.default())  # candidates need no weights
     arts = read_jsonl(articles)
     lib.add_documents(
         "fit", [Document(a["text"], a.get("title") or a["id"], a.get("url"), a["id"], "jsonl") for a in arts]
@@ -89,9 +116,10 @@ def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict]
                 "y": labels,
                 "src": src,
                 "rows": rows,
+                "qvec": v,
             }
         )
-    return out, Evidence(shelf)
+    return out, Evidence(shelf, lib.embedder, sorted({d["q"] for d in out}))
 
 
 def fit_ranker(data: list[dict], l2: float = 1e-4) -> np.ndarray:
@@ -122,13 +150,14 @@ def judge_rows(
     data: list[dict], w: np.ndarray, ev: Evidence
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X, correct, answerable, hit = [], [], [], []
-    for d in data:
-        if len(d["rows"]) == 0:
-            continue
-        s = (d["X"] @ w).astype(np.float32)
-        top = int(np.argmax(s))
+    scored = [(d, (d["X"] @ w).astype(np.float32)) for d in data if len(d["rows"])]
+    ev.prepare({int(d["rows"][int(np.argmax(s))]) for d, s in scored})
+    for d, s in scored:
+        order = np.argsort(-s)
+        top = int(order[0])
         h = bool(d["y"][top])
-        X.append(judge_features(d["X"].astype(np.float32), s, ev(d, top)))
+        evidence, alignment = ev(d, top, int(order[1]) if len(order) > 1 else None)
+        X.append(judge_features(d["X"].astype(np.float32), s, evidence, alignment))
         correct.append(d["answerable"] and h)
         answerable.append(d["answerable"])
         hit.append(h)
@@ -159,10 +188,35 @@ SIGNS = {
     "any_modifier_missing": -1,
     "caps_not_in_article": -1,
     "caps_not_nearby": -1,
+    "affix_flip": -1,
+    "antonym": -1,
+    "number_words_missing": -1,
+    "quantifier_missing": -1,
+    "quantifier_extra": -1,
+    "order_discord": -1,
+    "words_missing": -1,
+    "missing_in_article": -1,
+    "answer_adjacent": +1,
+    "align_min": +1,
+    "align_mean": +1,
+    "align_ctx_min": +1,
+    "align_ctx_mean": +1,
+    "align_ctx_second": +1,
+    "align_below_50": -1,
+    "align_share_below_60": -1,
+    "align_inexact_min": +1,
+    "align_inexact_mean": +1,
+    "align_inexact": -1,
 }
 
 
-def fit_judge(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+# Judge inputs left out (weight fixed at 0), set from --drop.
+DROPPED: set[str] = set()
+
+
+def fit_judge(
+    X: np.ndarray, y: np.ndarray, l2: float = 1e-3, leave_out: frozenset[str] = frozenset()
+) -> np.ndarray:
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = X @ w
         p = 1 / (1 + np.exp(-z))
@@ -172,7 +226,13 @@ def fit_judge(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
         return ll + l2 * float(w @ w), g + 2 * l2 * w
 
     bounds = [
-        (0, None) if SIGNS.get(k) == 1 else (None, 0) if SIGNS.get(k) == -1 else (None, None)
+        (0, 0)
+        if k in DROPPED or k in leave_out
+        else (0, None)
+        if SIGNS.get(k) == 1
+        else (None, 0)
+        if SIGNS.get(k) == -1
+        else (None, None)
         for k in JUDGE_FEATURES
     ]
     res = minimize(
@@ -189,39 +249,71 @@ def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+@dataclass
+class Fitted:
+    """A fitted ranker and both judges (see index.answer.Scorer)."""
+
+    ranker: np.ndarray
+    full: Judge
+    lite: Judge
+    band: float
+
+    def probabilities(self, X: np.ndarray, t: float) -> np.ndarray:
+        """The shipped decision rule's confidences at threshold t: the lite judge's, or the full
+        judge's where the lite one is within `band` of t."""
+        lite = np.array([self.lite.probability(x) for x in X])
+        full = np.array([self.full.probability(x) for x in X])
+        return np.where(np.abs(lite - t) <= self.band, full, lite)
+
+    def scorer(self, threshold: float, info: dict[str, object]) -> Scorer:
+        return Scorer(self.ranker.astype(np.float32), self.full, threshold, self.lite, self.band, info)
+
+
+def fit_all(data: list[dict], ev: Evidence, band: float) -> Fitted:
+    w = fit_ranker(data)
+    X, correct, _, _ = judge_rows(data, w, ev)
+    mean, scale = standardise(X)
+    Z = (X - mean) / scale
+    y = correct.astype(np.float64)
+    m, sc = mean.astype(np.float32), scale.astype(np.float32)
+    full = Judge(fit_judge(Z, y).astype(np.float32), m, sc)
+    lite = Judge(fit_judge(Z, y, leave_out=frozenset(ALIGNMENT)).astype(np.float32), m, sc)
+    return Fitted(w, full, lite, band)
+
+
 def evaluate(
-    data: list[dict],
-    ev: Evidence,
-    w: np.ndarray,
-    j: np.ndarray,
-    mean: np.ndarray,
-    scale: np.ndarray,
-    t: float,
-) -> dict[str, float]:
-    X, correct, answerable, hit = judge_rows(data, w, ev)
-    p = 1 / (1 + np.exp(-(((X - mean) / scale) @ j)))
-    keep = p >= t
-    n_a = answerable.sum()
-    acc = (np.sum(keep & hit & answerable) + np.sum(~keep & ~answerable)) / len(data)
-    # calibration: mean predicted vs observed among quoted answers
+    data: list[dict], ev: Evidence, f: Fitted, thresholds: list[float]
+) -> dict[float, dict[str, float]]:
+    """Metrics of `data` at each threshold, as sums (divide by "n" for rates)."""
+    X, correct, answerable, hit = judge_rows(data, f.ranker, ev)
+    out = {}
+    for t in thresholds:
+        p = f.probabilities(X, t)
+        keep = p >= t
+        out[t] = {
+            "n": float(len(data)),
+            "n_ans": float(answerable.sum()),
+            "hits": float(np.sum(hit & answerable)),
+            "correct": float(np.sum(keep & hit & answerable) + np.sum(~keep & ~answerable)),
+            "declined_ans": float(np.sum(~keep & answerable)),
+            "declined_unans": float(np.sum(~keep & ~answerable)),
+            "sq_err": float(np.sum((p - correct) ** 2)),
+        }
+    return out
+
+
+def rates(s: dict[str, float], n_unans: float) -> dict[str, float]:
     return {
-        "hit@1": float(np.sum(hit & answerable) / n_a),
-        "acc": float(acc),
-        "decline_ans": float(np.sum(~keep & answerable) / n_a),
-        "decline_unans": float(np.sum(~keep & ~answerable) / max(1, (~answerable).sum())),
-        "brier": float(np.mean((p - correct) ** 2)),
+        "hit@1": s["hits"] / s["n_ans"],
+        "acc": s["correct"] / s["n"],
+        "decline_ans": s["declined_ans"] / s["n_ans"],
+        "decline_unans": s["declined_unans"] / max(1.0, n_unans),
+        "brier": s["sq_err"] / s["n"],
     }
 
 
-def fit_all(data: list[dict], ev: Evidence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    w = fit_ranker(data)
-    X, correct, answerable, hit = judge_rows(data, w, ev)
-    mean, scale = standardise(X)
-    Z = (X - mean) / scale
-    j = fit_judge(Z, correct.astype(np.float64))
-    p = 1 / (1 + np.exp(-(Z @ j)))
-    t, _ = best_threshold(p.tolist(), answerable.tolist(), hit.tolist())
-    return w, j, mean, scale, float(t)
+def add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: a.get(k, 0.0) + v for k, v in b.items()}
 
 
 def main() -> None:
@@ -230,16 +322,29 @@ def main() -> None:
     ap.add_argument("questions", type=Path)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=SCORER_FILE)
+    ap.add_argument("--drop", default="", help="comma-separated judge features to leave out (weight 0)")
+    ap.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the ingested articles here (reused by the next run)"
+    )
     ap.add_argument(
         "--ship-threshold",
         type=float,
         default=None,
-        help="ship this decline threshold instead of the dev-optimal one (recorded in info)",
+        help="ship this decline threshold instead of the cross-validated best one",
+    )
+    ap.add_argument(
+        "--band",
+        type=float,
+        default=0.15,
+        help="the full judge decides within this distance of the threshold",
     )
     args = ap.parse_args()
+    DROPPED.update(k for k in args.drop.split(",") if k)
+    if unknown := DROPPED - set(JUDGE_FEATURES):
+        ap.error(f"unknown judge features: {sorted(unknown)}")
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        data, ev = collect(args.articles, args.questions, Path(tmp))
+        data, ev = collect(args.articles, args.questions, args.data_dir or Path(tmp))
         fit_and_report(args, data, ev, t0)
 
 
@@ -252,46 +357,45 @@ def fit_and_report(args: argparse.Namespace, data: list[dict], ev: Evidence, t0:
     rng = np.random.default_rng(0)
     rng.shuffle(arts)
     folds = [set(arts[i :: args.folds]) for i in range(args.folds)]
-    cv = []
+    grid = [round(float(u), 2) for u in np.arange(0.20, 0.605, 0.01)]
+    cv: dict[float, dict[str, float]] = {t: {} for t in grid}
     for k, held in enumerate(folds):
         train = [d for d in data if d["article"] not in held]
         test = [d for d in data if d["article"] in held]
-        w, j, mean, scale, t = fit_all(train, ev)
-        r = evaluate(test, ev, w, j, mean, scale, t)
-        r["n"] = len(test)
-        cv.append(r)
-        print(f"fold {k}: " + " ".join(f"{a}={b:.4f}" for a, b in r.items() if a != "n") + f" n={len(test)}")
-    tot = sum(r["n"] for r in cv)
-    cv_mean = {k: sum(r[k] * r["n"] for r in cv) / tot for k in cv[0] if k != "n"}
-    print("cross-validated: " + " ".join(f"{a}={b:.4f}" for a, b in cv_mean.items()))
-    w, j, mean, scale, t = fit_all(data, ev)
-    full = evaluate(data, ev, w, j, mean, scale, t)
+        for t, sums in evaluate(test, ev, fit_all(train, ev, args.band), grid).items():
+            cv[t] = add(cv[t], sums)
+        print(f"fold {k}: {len(test)} questions")
+    n_unans = float(sum(not d["answerable"] for d in data))
+    cv_rates = {t: rates(s, n_unans) for t, s in cv.items()}
     print(
-        "fit on all (optimistic): "
-        + " ".join(f"{a}={b:.4f}" for a, b in full.items())
-        + f" threshold={t:.4f}"
+        "cross-validated accuracy by threshold: "
+        + " ".join(f"{t:.2f}:{r['acc']:.4f}" for t, r in cv_rates.items())
     )
-    shipped = t if args.ship_threshold is None else args.ship_threshold
-    if args.ship_threshold is not None:
-        at_ship = evaluate(data, ev, w, j, mean, scale, shipped)
-        print(f"at the shipped threshold {shipped}: " + " ".join(f"{a}={b:.4f}" for a, b in at_ship.items()))
-    sc = Scorer(
-        w.astype(np.float32),
-        j.astype(np.float32),
-        shipped,
-        mean.astype(np.float32),
-        scale.astype(np.float32),
-        {
-            "dev_optimal_threshold": round(t, 4),
-            "fitted_on": str(args.articles.parent.name),
-            "questions": len(data),
-            "folds": args.folds,
-            "cv": {k: round(v, 4) for k, v in cv_mean.items()},
-            "train": {k: round(v, 4) for k, v in full.items()},
-            "judge_features": list(JUDGE_FEATURES),
-        },
-    )
-    sc.save(args.out)
+    # Ship the threshold that was best on the held-out folds (the one best on all of dev is
+    # optimistic), unless told otherwise.
+    cv_t = max(grid, key=lambda t: (cv_rates[t]["acc"], -t))
+    shipped = cv_t if args.ship_threshold is None else args.ship_threshold
+    print(f"cross-validated at {cv_t:.2f}: " + " ".join(f"{a}={b:.4f}" for a, b in cv_rates[cv_t].items()))
+    fitted = fit_all(data, ev, args.band)
+    train = {t: rates(s, n_unans) for t, s in evaluate(data, ev, fitted, sorted({*grid, shipped})).items()}
+    print(f"fit on all, at {shipped:.2f}: " + " ".join(f"{a}={b:.4f}" for a, b in train[shipped].items()))
+    X, _, _, _ = judge_rows(data, fitted.ranker, ev)
+    lite = np.array([fitted.lite.probability(x) for x in X])
+    in_band = float(np.mean(np.abs(lite - shipped) <= args.band))
+    print(f"questions the full judge decides (lite within {args.band} of the threshold): {in_band:.3f}")
+    info: dict[str, object] = {
+        "fitted_on": str(args.articles.parent.name),
+        "questions": len(data),
+        "folds": args.folds,
+        "cv_threshold": cv_t,
+        "cv": {k: round(v, 4) for k, v in cv_rates[cv_t].items()},
+        "cv_accuracy_by_threshold": {f"{t:.2f}": round(r["acc"], 4) for t, r in cv_rates.items()},
+        "train": {k: round(v, 4) for k, v in train[shipped].items()},
+        "full_judge_share": round(in_band, 4),
+        "dropped": sorted(DROPPED),
+        "command": "python scripts/fit_scorer.py " + " ".join(sys.argv[1:]),
+    }
+    fitted.scorer(shipped, info).save(args.out)
     print(f"wrote {args.out}")
 
 

@@ -28,6 +28,7 @@ from bot.config import BotConfig, IndexConfig, Settings
 from index.embedding import FakeEmbedder
 from index.errors import QuotebotError
 from index.library import Library
+from tests.conftest import FAKE_THRESHOLD
 
 APP_ID = 700000000000000001
 BOT_USER_ID = APP_ID
@@ -396,7 +397,7 @@ def expected_error(e: BaseException) -> bool:
 
 def make_settings(data_dir: Path, **bot: Any) -> Settings:
     cfg = {"dev_guild_id": GUILD_A, "moderator_role": "Curator", "admin_role": "", **bot}
-    return Settings(index=IndexConfig(data_dir=data_dir), bot=BotConfig(**cfg))
+    return Settings(index=IndexConfig(data_dir=data_dir, threshold=FAKE_THRESHOLD), bot=BotConfig(**cfg))
 
 
 @pytest.fixture

@@ -203,7 +203,11 @@ async def test_hostile_article_cannot_ping_or_break_out(harness: Harness) -> Non
             assert mention not in content
         # Every line of the quote is inside the block quote until the source line.
         lines = content.split("\n")
-        quote_lines = [ln for ln in lines if not ln.startswith(("— ", "I couldn't", "Possibly"))]
+        quote_lines = [
+            ln
+            for ln in lines
+            if not ln.startswith(("— ", "I couldn't", "Possibly", "The closest sentence ("))
+        ]
         assert all(ln.startswith(">") for ln in quote_lines), quote_lines
         assert not re.search(r"(?<!\\)\]\(https://evil", content)  # no masked link to the attacker
     embed = replies.sources_embed(answer)
