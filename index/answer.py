@@ -146,7 +146,7 @@ class Scorer:
     full: Judge
     threshold: float
     lite: Judge | None = None
-    band: float = 0.15
+    band: float = 0.10
     info: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -178,7 +178,7 @@ class Scorer:
             Judge.from_json(raw["judge"]),
             float(raw["threshold"]),
             Judge.from_json(raw["judge_lite"]) if raw.get("judge_lite") else None,
-            float(raw.get("band", 0.15)),
+            float(raw.get("band", 0.10)),
             dict(raw.get("info", {})),
         )
 

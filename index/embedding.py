@@ -21,6 +21,7 @@ import numpy as np
 from index.errors import StoreError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+TOKEN_LIMIT = 96  # tokens per text in encode_tokens (the judge's alignment pass)
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
 
 
@@ -105,15 +106,20 @@ class SentenceTransformerEmbedder:
         if not texts:
             return []
         tokenizer = self._model.tokenizer
-        limit = int(self._model.max_seq_length or 256)
+        full = int(self._model.max_seq_length or 256)
+        limit = min(full, TOKEN_LIMIT)
         with self._lock:
-            embs = self._model.encode(
-                texts,
-                batch_size=batch_size,
-                output_value="token_embeddings",
-                convert_to_numpy=False,
-                show_progress_bar=False,
-            )
+            self._model.max_seq_length = limit  # a long sentence's tail adds cost, not alignment
+            try:
+                embs = self._model.encode(
+                    texts,
+                    batch_size=batch_size,
+                    output_value="token_embeddings",
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+            finally:
+                self._model.max_seq_length = full
         ids = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         special = set(tokenizer.all_special_ids)
         out = []

@@ -1,14 +1,18 @@
-"""Fit the answer ranker and judge on an eval split and write index/scorer.json.
+"""Fit the answer ranker and judges on an eval split and write index/scorer.json.
 
-    python scripts/fit_scorer.py ARTICLES.jsonl QUESTIONS.jsonl [--folds 5] [--out index/scorer.json]
+    python scripts/fit_scorer.py ARTICLES.jsonl QUESTIONS.jsonl [--folds 5] [--band 0.10]
+        [--ship-threshold T] [--drop FEATURES] [--data-dir DIR] [--out index/scorer.json]
 
-Ingests the articles into a throwaway data dir with the real model, collects every question's
-candidate sentences and features, then:
-  - cross-validates by article (grouped folds): ranker, judge and threshold are fitted on the
-    other folds and measured on the held-out one; the figures are printed and stored in `info`;
-  - fits the final ranker and judge on everything and picks the threshold that maximises accuracy.
+Ingests the articles (into --data-dir, or a throwaway dir) with the real model, collects every
+question's candidate sentences and features, then:
+  - cross-validates by article (grouped folds): ranker and both judges are fitted on the other folds
+    and the held-out fold is scored at every threshold from 0.20 to 0.60 with the shipped decision
+    rule (the lite judge, or the full one within --band of the threshold);
+  - ships the threshold with the best cross-validated accuracy (or --ship-threshold), with the
+    ranker and judges refitted on everything; the figures go to `info` in the file.
 The ranker is a listwise softmax over a question's candidates (positives: sentences containing a
-gold answer, score.py's rule); the judge is a logistic regression of "the top quote is right".
+gold answer, score.py's rule); the judges are sign-constrained logistic regressions of "the top
+quote is right", the lite one without the token-alignment inputs.
 """
 
 from __future__ import annotations
@@ -335,7 +339,7 @@ def main() -> None:
     ap.add_argument(
         "--band",
         type=float,
-        default=0.15,
+        default=0.10,
         help="the full judge decides within this distance of the threshold",
     )
     args = ap.parse_args()
