@@ -99,37 +99,90 @@ class Ranked:
 
 
 @dataclass
+class Network:
+    """A one-hidden-layer network over standardised judge inputs (ReLU, then a logistic output)."""
+
+    w1: np.ndarray  # (len(JUDGE_FEATURES), hidden)
+    b1: np.ndarray
+    w2: np.ndarray  # (hidden,)
+    b2: float
+
+    def logit(self, z: np.ndarray) -> float:
+        with np.errstate(invalid="ignore", over="ignore"):  # spurious BLAS flags, see retrieve.featurize
+            h = np.maximum(z @ self.w1 + self.b1, 0.0)
+            return float(np.nan_to_num(h @ self.w2 + self.b2))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "w1": self.w1.round(6).tolist(),
+            "b1": self.b1.round(6).tolist(),
+            "w2": self.w2.round(6).tolist(),
+            "b2": self.b2,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object], inputs: list[str]) -> Network:
+        stored = np.asarray(raw["w1"], np.float32)
+        w1 = np.zeros((len(JUDGE_FEATURES), stored.shape[1]), np.float32)
+        for i, name in enumerate(inputs):  # by name, so a reordered feature list cannot scramble it
+            if name in JUDGE_FEATURES:
+                w1[JUDGE_FEATURES.index(name)] = stored[i]
+        return cls(w1, np.asarray(raw["b1"], np.float32), np.asarray(raw["w2"], np.float32), float(raw["b2"]))  # type: ignore[arg-type]
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-float(np.clip(x, -50, 50)))))
+
+
+@dataclass
 class Judge:
-    """A logistic regression over standardised judge inputs: the probability that quoting the best
-    candidate is right."""
+    """The probability that quoting the best candidate is right, from its judge inputs: the mean of
+    a sign-constrained logistic regression and of small networks, over standardised inputs.
+
+    `used` masks the inputs this judge weighs; the others are ignored (the lite judge's alignment)."""
 
     weights: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+    used: np.ndarray = field(default_factory=lambda: np.ones(len(JUDGE_FEATURES), bool))
+    networks: list[Network] = field(default_factory=list)
+
+    def standardise(self, judge_inputs: np.ndarray) -> np.ndarray:
+        return np.where(self.used, (judge_inputs - self.mean) / self.scale, 0.0).astype(np.float32)
 
     def probability(self, judge_inputs: np.ndarray) -> float:
-        x = (judge_inputs - self.mean) / self.scale
-        return float(1.0 / (1.0 + np.exp(-float(np.clip(x @ self.weights, -50, 50)))))
+        z = self.standardise(judge_inputs)
+        linear = _sigmoid(float(z @ self.weights))
+        if not self.networks:
+            return linear
+        net = float(np.mean([_sigmoid(n.logit(z)) for n in self.networks]))
+        return (linear + net) / 2
 
-    def to_json(self) -> dict[str, dict[str, float]]:
+    def to_json(self) -> dict[str, object]:
+        names = list(JUDGE_FEATURES)
         return {
-            "weights": dict(zip(JUDGE_FEATURES, map(float, self.weights), strict=True)),
-            "mean": dict(zip(JUDGE_FEATURES, map(float, self.mean), strict=True)),
-            "scale": dict(zip(JUDGE_FEATURES, map(float, self.scale), strict=True)),
+            "inputs": [k for k, u in zip(names, self.used.tolist(), strict=True) if u],
+            "weights": dict(zip(names, map(float, self.weights), strict=True)),
+            "mean": dict(zip(names, map(float, self.mean), strict=True)),
+            "scale": dict(zip(names, map(float, self.scale), strict=True)),
+            "networks": [{**n.to_json(), "w1": n.w1[self.used].round(6).tolist()} for n in self.networks],
         }
 
     @classmethod
-    def from_json(cls, raw: dict[str, dict[str, float]]) -> Judge:
+    def from_json(cls, raw: dict) -> Judge:  # type: ignore[type-arg]
         w, mean, scale = raw["weights"], raw.get("mean", {}), raw.get("scale", {})
+        inputs = list(raw.get("inputs") or JUDGE_FEATURES)
         return cls(
             np.array([float(w.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
             np.array([float(mean.get(k, 0.0)) for k in JUDGE_FEATURES], np.float32),
             np.array([float(scale.get(k, 1.0)) or 1.0 for k in JUDGE_FEATURES], np.float32),
+            np.array([k in inputs for k in JUDGE_FEATURES], bool),
+            [Network.from_json(n, inputs) for n in raw.get("networks", [])],
         )
 
     @property
     def uses_alignment(self) -> bool:
-        return bool(np.any(self.weights[[JUDGE_FEATURES.index(k) for k in ALIGNMENT]] != 0))
+        return bool(self.used[[JUDGE_FEATURES.index(k) for k in ALIGNMENT]].any())
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.alignment import ALIGNMENT, alignment_features, content_rows, window_dense
-from index.answer import Judge, Scorer, with_alignment
+from index.answer import JUDGE_FEATURES, Judge, Scorer, with_alignment
 from index.embedding import FakeEmbedder, TokenVectors
 from index.library import Library, LibrarySettings
 from tests.conftest import sample_docs
@@ -77,9 +77,9 @@ def two_judges(lite_bias: float, band: float) -> Scorer:
     lite[bias] = lite_bias
     full = np.zeros(n, np.float32)
     full[bias] = 4.6  # sigmoid(4.6) = 0.99
-    full[n - 2] = 1e-9  # a (negligible) alignment weight: the full judge needs the token pass
     one, zero = np.ones(n, np.float32), np.zeros(n, np.float32)
-    return Scorer(base.ranker, Judge(full, zero, one), 0.5, Judge(lite, zero, one), band)
+    without_alignment = ~np.isin(np.arange(n), [JUDGE_FEATURES.index(k) for k in ALIGNMENT])
+    return Scorer(base.ranker, Judge(full, zero, one), 0.5, Judge(lite, zero, one, without_alignment), band)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +117,19 @@ def test_scorer_round_trips(tmp_path: Path) -> None:
     sc.save(path)
     again = Scorer.load(path)
     assert again.threshold == sc.threshold and again.band == sc.band
-    assert np.allclose(again.full.weights, sc.full.weights) and again.lite is not None and sc.lite is not None
-    assert np.allclose(again.lite.weights, sc.lite.weights)
+    assert again.lite is not None and sc.lite is not None
     assert sc.full.uses_alignment and not sc.lite.uses_alignment
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.normal(size=len(JUDGE_FEATURES)).astype(np.float32)
+        assert again.full.probability(x) == pytest.approx(sc.full.probability(x), abs=1e-5)
+        assert again.lite.probability(x) == pytest.approx(sc.lite.probability(x), abs=1e-5)
+
+
+def test_the_lite_judge_ignores_the_alignment_inputs() -> None:
+    sc = Scorer.load()
+    assert sc.lite is not None and sc.lite.networks, "the shipped judges average networks in"
+    x = np.random.default_rng(1).normal(size=len(JUDGE_FEATURES)).astype(np.float32)
+    other = with_alignment(x, np.full(len(ALIGNMENT), 7.0, np.float32))
+    assert sc.lite.probability(other) == pytest.approx(sc.lite.probability(x), abs=1e-6)
+    assert sc.full.probability(other) != pytest.approx(sc.full.probability(x), abs=1e-6)
