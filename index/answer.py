@@ -199,7 +199,7 @@ class Scorer:
     full: Judge
     threshold: float
     lite: Judge | None = None
-    band: float = 0.10
+    band: float = 0.07
     info: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -231,7 +231,7 @@ class Scorer:
             Judge.from_json(raw["judge"]),
             float(raw["threshold"]),
             Judge.from_json(raw["judge_lite"]) if raw.get("judge_lite") else None,
-            float(raw.get("band", 0.10)),
+            float(raw.get("band", 0.07)),
             dict(raw.get("info", {})),
         )
 

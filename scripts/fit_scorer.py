@@ -1,6 +1,6 @@
 """Fit the answer ranker and judges on an eval split and write index/scorer.json.
 
-    python scripts/fit_scorer.py ARTICLES.jsonl QUESTIONS.jsonl [--folds 5] [--band 0.10]
+    python scripts/fit_scorer.py ARTICLES.jsonl QUESTIONS.jsonl [--folds 5] [--band 0.07]
         [--networks 3] [--tolerance 0.001] [--ship-threshold T] [--drop FEATURES] [--data-dir DIR]
         [--out index/scorer.json]
 
@@ -371,7 +371,7 @@ def main() -> None:
     ap.add_argument(
         "--band",
         type=float,
-        default=0.10,
+        default=0.07,
         help="the full judge decides within this distance of the threshold",
     )
     args = ap.parse_args()
