@@ -193,7 +193,12 @@ def decline_content(answer: Answer) -> str:
     parts = [DECLINE]
     shown: list[tuple[Quote, str]] = []
     if answer.best is not None:
-        shown.append((answer.best, f"The closest sentence ({confidence_label(answer.confidence).lower()}):"))
+        shown.append(
+            (
+                answer.best,
+                f"The closest sentence I found (confidence {answer.confidence:.0%}, too low to answer):",
+            )
+        )
     related = answer.related[: 3 - len(shown)]
     shown.extend((r, "Possibly related:" if i == 0 else "") for i, r in enumerate(related))
     if shown:

@@ -364,3 +364,16 @@ def test_subprocesses_with_the_bundled_model(articles: dict[str, Path], tmp_path
     assert done.returncode == 1
     assert done.stdout == ""
     assert_one_error_line(done.stderr)
+
+
+def test_a_decline_prints_the_closest_sentence_with_its_confidence() -> None:
+    from bot.__main__ import format_answer
+    from index.answer import Answer, ArticleRef, Quote
+
+    ref = ArticleRef(1, "Weapons report", "https://example.org/r", "r")
+    best = Quote("Spokesman John Kirby said so.", ref, 10, 39, 1.0)
+    text = format_answer(Answer("Who is the spokesman?", None, 0.42, best=best), alternatives=0)
+    lines = text.splitlines()
+    assert lines[0] == "I couldn't find that in the articles."
+    assert "confidence 42%" in lines[2] and lines[3] == "> Spokesman John Kirby said so."
+    assert lines[4] == "— Weapons report (https://example.org/r)"

@@ -56,6 +56,18 @@ def test_decline_lists_up_to_three_related() -> None:
     assert content.count("> Passage") == 3 and len(content) <= replies.CONTENT_MAX
 
 
+def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
+    best = quote("Kirby is the spokesman.")
+    related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
+    content = replies.answer_content(Answer("q?", None, 0.42, best=best, related=related))
+    lines = content.split("\n")
+    assert lines[0] == replies.DECLINE
+    assert lines[1] == "The closest sentence I found (confidence 42%, too low to answer):"
+    assert lines[2] == "> Kirby is the spokesman." and lines[3].startswith("— ")
+    assert "Possibly related:" in content and content.count("> Passage") == 2
+    assert len(content) <= replies.CONTENT_MAX
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(min_size=1, max_size=3000), st.text(max_size=300))
 def test_any_text_stays_inside_the_quote_and_pings_nobody(text: str, title: str) -> None:
