@@ -152,7 +152,9 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
         if ans.best is not None:
             b = ans.best
             lines.append("")
-            lines.append(f"The closest sentence (confidence {ans.confidence:.0%}, below the threshold):")
+            lines.append(
+                f"The closest sentence I found (confidence {ans.confidence:.0%}, too low to answer):"
+            )
             lines.append(f"> {' '.join(b.text.split())}")
             lines.append(
                 f"— {b.article.title} ({b.article.url or b.article.source_id or f'article {b.article.id}'})"
