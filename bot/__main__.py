@@ -149,8 +149,8 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
     lines: list[str] = []
     if ans.quote is None:
         lines.append("I couldn't find that in the articles.")
-        if ans.best is not None:
-            b = ans.best
+        if ans.closest is not None:
+            b = ans.closest
             lines.append("")
             lines.append(
                 f"The closest sentence I found (confidence {ans.confidence:.0%}, too low to answer):"

@@ -188,17 +188,13 @@ def answer_content(answer: Answer) -> str:
 
 
 def decline_content(answer: Answer) -> str:
-    """The decline: the closest sentence, labelled with its (too low) confidence, then up to two
-    "possibly related" passages."""
+    """The decline: the closest sentence when it is near enough to show (`Answer.closest`), labelled
+    with its (too low) confidence, then "possibly related" passages (three in all)."""
     parts = [DECLINE]
     shown: list[tuple[Quote, str]] = []
-    if answer.best is not None:
-        shown.append(
-            (
-                answer.best,
-                f"The closest sentence I found (confidence {answer.confidence:.0%}, too low to answer):",
-            )
-        )
+    if answer.closest is not None:
+        heading = f"The closest sentence I found (confidence {answer.confidence:.0%}, too low to answer):"
+        shown.append((answer.closest, heading))
     related = answer.related[: 3 - len(shown)]
     shown.extend((r, "Possibly related:" if i == 0 else "") for i, r in enumerate(related))
     if shown:

@@ -21,6 +21,9 @@ from index.evidence import EVIDENCE
 from index.retrieve import FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
+# A declined question shows its closest sentence only from this confidence up: unrelated questions
+# score under 0.05, near misses 0.2-0.45 (e.g. a correct quote the judge is unsure of).
+SHOW_CLOSEST_FROM = 0.2
 
 # The best candidate's ranking features that the judge also weighs.
 _JUDGED_FEATURES = (
@@ -75,6 +78,13 @@ class Answer:
     @property
     def answered(self) -> bool:
         return self.quote is not None
+
+    @property
+    def closest(self) -> Quote | None:
+        """The best candidate of a declined question, when it is close enough to be worth showing."""
+        if self.quote is None and self.best is not None and self.confidence >= SHOW_CLOSEST_FROM:
+            return self.best
+        return None
 
 
 @dataclass(frozen=True)

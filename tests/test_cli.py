@@ -377,3 +377,5 @@ def test_a_decline_prints_the_closest_sentence_with_its_confidence() -> None:
     assert lines[0] == "I couldn't find that in the articles."
     assert "confidence 42%" in lines[2] and lines[3] == "> Spokesman John Kirby said so."
     assert lines[4] == "— Weapons report (https://example.org/r)"
+    far = format_answer(Answer("What is the boiling point of water?", None, 0.04, best=best), alternatives=0)
+    assert "closest" not in far and "Kirby" not in far

@@ -66,6 +66,9 @@ def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
     assert lines[2] == "> Kirby is the spokesman." and lines[3].startswith("— ")
     assert "Possibly related:" in content and content.count("> Passage") == 2
     assert len(content) <= replies.CONTENT_MAX
+    # A far-off best candidate (an unrelated question) is not offered as the closest sentence.
+    far = replies.answer_content(Answer("q?", None, 0.04, best=best, related=related))
+    assert "closest" not in far and "Kirby" not in far and far.count("> Passage") == 3
 
 
 @settings(max_examples=150, deadline=None)
