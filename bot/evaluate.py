@@ -67,10 +67,11 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     preds, ranked, answered = [], [], []
     for q, a in zip(questions, answers, strict=True):
         best = a.best
+        best_article = (best.article.source_id or str(best.article.id)) if best else None
         pred = {
             "qid": q["qid"],
             "quote": best.text if best else None,
-            "article_id": (best.article.source_id or str(best.article.id)) if best else None,
+            "article_id": best_article,
             "score": round(a.confidence, 6),
         }
         if args.as_answered and a.quote is None:
@@ -78,9 +79,7 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         preds.append(pred)
         if "answerable" in q:
             hit = hits(best.text if best else None, q.get("answers", []))
-            art_ok = best is not None and (best.article.source_id or str(best.article.id)) == q.get(
-                "article_id"
-            )
+            art_ok = best is not None and best_article == q.get("article_id")
             ranked.append(Outcome(bool(q["answerable"]), best is None, hit, art_ok, a.confidence))
             said = a.quote is not None
             answered.append(

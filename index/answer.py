@@ -122,9 +122,10 @@ class Network:
             h = np.maximum(z @ self.w1 + self.b1, 0.0)
             return float(np.nan_to_num(h @ self.w2 + self.b2))
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, used: np.ndarray) -> dict[str, object]:
+        """The weights, with the first layer's rows of the `used` inputs only (in their order)."""
         return {
-            "w1": self.w1.round(6).tolist(),
+            "w1": self.w1[used].round(6).tolist(),
             "b1": self.b1.round(6).tolist(),
             "w2": self.w2.round(6).tolist(),
             "b2": self.b2,
@@ -175,7 +176,7 @@ class Judge:
             "weights": dict(zip(names, map(float, self.weights), strict=True)),
             "mean": dict(zip(names, map(float, self.mean), strict=True)),
             "scale": dict(zip(names, map(float, self.scale), strict=True)),
-            "networks": [{**n.to_json(), "w1": n.w1[self.used].round(6).tolist()} for n in self.networks],
+            "networks": [n.to_json(self.used) for n in self.networks],
         }
 
     @classmethod

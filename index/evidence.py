@@ -65,6 +65,8 @@ _NEGATION = re.compile(r"\b(not|never|no|cannot|without|neither|nor|none)\b|n't"
 _CAPITAL_WORD = re.compile(r"(?<!^)\b[A-Z][\w'-]+")
 _NUMERAL = re.compile(r"\b\d[\d,.]*\b")
 
+_WH = ("what", "which", "who", "when", "where", "why", "how")
+
 EVIDENCE = (
     "full_coverage",  # every question term is in the sentence itself
     "bigram",  # share of the question's term bigrams found in the sentence
@@ -98,8 +100,8 @@ EVIDENCE = (
     "second_adjacent",  # ... and is a neighbouring sentence
     "q_words",  # question length in words
     "answer_adjacent",  # what the question type asks for (a name, number, date) stands next to its words
-    *(f"wh_first_{w}" for w in ("what", "which", "who", "when", "where", "why", "how")),
-    *(f"wh_{w}" for w in ("what", "which", "who", "when", "where", "why", "how")),
+    *(f"wh_first_{w}" for w in _WH),  # the question's first word
+    *(f"wh_{w}" for w in _WH),  # any of its words
 )
 
 
@@ -134,6 +136,7 @@ def judge_evidence(shelf: Shelf, question: str, row: int, runner_up: int | None 
     numbers = _NUMERAL.findall(question)
     qtype = question_type(question)
     article_lower = article.lower()
+    runner_up_here = runner_up is not None and int(shelf.article_ids[runner_up]) == aid
     return np.array(
         [
             float(bool(qs) and all(t in set(st) for t in qs)),
@@ -156,14 +159,10 @@ def judge_evidence(shelf: Shelf, question: str, row: int, runner_up: int | None 
             float(bool(_NEGATION.search(question))),
             float(len(qs)),
             *_swap_evidence(question, ctx_text, qs, st, ctx_terms, article_terms),
-            float(runner_up is not None and int(shelf.article_ids[runner_up]) == aid),
-            float(
-                runner_up is not None
-                and int(shelf.article_ids[runner_up]) == aid
-                and abs(runner_up - row) == 1
-            ),
+            float(runner_up_here),
+            float(runner_up_here and runner_up is not None and abs(runner_up - row) == 1),
             float(len(question.split())),
-            _answer_adjacent(question, text, qtype),
+            _answer_adjacent(frozenset(qs), question, text, qtype),
             *_wh_evidence(question),
         ],
         np.float32,
@@ -246,7 +245,6 @@ _QUANTIFIERS = frozenset(
     ]
 )
 _LIMITING = frozenset(["not", "no", "never", "only", "some", "neither"])
-_WH = ("what", "which", "who", "when", "where", "why", "how")
 
 
 def _swap_evidence(
@@ -300,13 +298,14 @@ def _swap_evidence(
 _SENTENCE_WORD = re.compile(r"[\w'’-]+")
 
 
-def _answer_adjacent(question: str, text: str, qtype: str | None, reach: int = 3) -> float:
+def _answer_adjacent(
+    qterms: frozenset[str], question: str, text: str, qtype: str | None, reach: int = 3
+) -> float:
     """1 if a word of the kind the question asks for (a name for who/where, a number for how many,
-    a date for when) stands within `reach` words of a question word in the sentence, else 0; 0.5
-    when the question type is unknown."""
+    a date for when) stands within `reach` words of a question word (`qterms`: the question's terms)
+    in the sentence, else 0; 0.5 when the question type is unknown."""
     if qtype is None:
         return 0.5
-    qterms = set(terms(question))
     qwords = {w.lower() for w in _SENTENCE_WORD.findall(question)}
     words = _SENTENCE_WORD.findall(text)
     matched = [i for i, w in enumerate(words) if (t := terms(w)) and t[0] in qterms]
