@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings, load_settings
-from index.answer import Answer
+from index.answer import Answer, Quote
 from index.errors import InputError, QuotebotError
 
 LOCAL_COLLECTION = "local"
@@ -99,6 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="in --out, no quote where the bot declines (as users see it)",
     )
     sp.add_argument("--reuse", action="store_true", help="reuse --data instead of a throwaway data dir")
+    sp.add_argument(
+        "--offtopic",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="QUESTIONS.jsonl",
+        help="questions about other articles (not in the collection): each must be declined; repeatable",
+    )
+    sp.add_argument(
+        "--odd",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help="odd chat input to be declined ({kind, text} lines; default: the shipped suite)",
+    )
+    sp.add_argument("--no-odd", action="store_true", help="skip the odd-input suite")
+    sp.add_argument(
+        "--details",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="one line per question asked: its kind, confidence, reply and whether the best quote hit",
+    )
+    sp.add_argument("--limit", type=int, default=0, help="use only the first N questions of each file")
 
     sp = sub.add_parser("bench", help="benchmark ingest, ask and scale against raw model/FAISS limits")
     sp.add_argument("--quick", action="store_true", help="a one-minute run")
@@ -167,13 +190,23 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
                 lines.append(f"  - {text[:300]}{'…' if len(text) > 300 else ''}  [{r.article.title}]")
         return "\n".join(lines)
     q = ans.quote
-    lines.append(f"> {' '.join(q.text.split())}")
+    if ans.kind == "may":
+        lines.append(f"This may answer it (not sure, {ans.confidence:.0%}):")
+    lines.append(f"> {' '.join(_marked(q).split())}")
     src = q.article.url or q.article.source_id or f"article {q.article.id}"
     lines.append(f"— {q.article.title} ({src})")
     lines.append(f"confidence {ans.confidence:.0%}")
     for alt in ans.alternatives[:alternatives]:
         lines.append(f"  also: {' '.join(alt.text.split())[:300]}  [{alt.article.title}]")
     return "\n".join(lines)
+
+
+def _marked(q: Quote) -> str:
+    """The quote with its answer phrase (when there is one) between ** as in Discord."""
+    if q.answer_start is None or q.answer_end is None:
+        return q.text
+    a, b = q.answer_start - q.start, q.answer_end - q.start
+    return f"{q.text[:a]}**{q.text[a:b]}**{q.text[b:]}"
 
 
 def answer_json(ans: Answer, qid: str | None = None, *, always_quote: bool = False) -> dict[str, Any]:
@@ -188,6 +221,10 @@ def answer_json(ans: Answer, qid: str | None = None, *, always_quote: bool = Fal
             "url": q.article.url if q else None,
             "start": q.start if q else None,
             "end": q.end if q else None,
+            "answer": q.answer_phrase if q else None,
+            "answer_start": q.answer_start if q else None,
+            "answer_end": q.answer_end if q else None,
+            "reply": ans.kind,
             "score": round(ans.confidence, 6),
         }
     )

@@ -37,6 +37,9 @@ class IndexConfig(_Section):
     ivf_threshold: int = Field(default=50_000, ge=1000)
     nprobe: int = Field(default=32, ge=1, le=4096)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    may_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    reader: bool = True
+    reader_cache_sentences: int = Field(default=20_000, ge=0)
     max_loaded_collections: int = Field(default=0, ge=0)  # guild indexes kept in memory; 0 = no limit
 
 
@@ -121,6 +124,9 @@ class Settings(_Section):
             ivf_threshold=ix.ivf_threshold,
             nprobe=ix.nprobe,
             threshold=ix.threshold,
+            may_threshold=ix.may_threshold,
+            reader=ix.reader,
+            reader_cache_sentences=ix.reader_cache_sentences,
             max_loaded_collections=ix.max_loaded_collections,
             max_article_bytes=lim.max_article_bytes,
             max_question_chars=lim.max_question_chars,

@@ -86,9 +86,32 @@ def block_quote_raw(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in neutralise(text).split("\n"))
 
 
-def block_quote(text: str, max_chars: int) -> str:
-    """A block quote of `text` (trimmed to a prefix + "…" when needed) at most `max_chars` long."""
-    return block_quote_raw(_fits_escaped(text.strip(), max_chars))
+def block_quote(text: str, max_chars: int, mark: tuple[int, int] | None = None) -> str:
+    """A block quote of `text` (trimmed to a prefix + "…" when needed) at most `max_chars` long.
+
+    `mark`: offsets into `text` of a phrase to show in bold (the answer phrase); left plain when it
+    would not survive the trim whole or spans a line break."""
+    body = text.strip()
+    if mark is not None:
+        lead = len(text) - len(text.lstrip())
+        a, b = max(0, mark[0] - lead), min(len(body), mark[1] - lead)
+        while a < b and body[a].isspace():
+            a += 1
+        while b > a and body[b - 1].isspace():
+            b -= 1
+        fitted = _fits_escaped(body, max_chars - 4)
+        kept = len(fitted) if fitted == body else len(fitted) - len(ELLIPSIS)
+        if 0 <= a < b <= kept and "\n" not in body[a:b] and "\r" not in body[a:b]:
+            marked = neutralise(fitted[:a]) + "**" + neutralise(fitted[a:b]) + "**" + neutralise(fitted[b:])
+            out = _prefix_lines(marked)
+            if len(out) <= max_chars:
+                return out
+    return block_quote_raw(_fits_escaped(body, max_chars))
+
+
+def _prefix_lines(neutralised: str) -> str:
+    text = neutralised.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
 
 
 def plain(text: str, max_chars: int) -> str:
@@ -172,22 +195,39 @@ def confidence_label(confidence: float) -> str:
 # -- replies ----------------------------------------------------------------------------------------
 
 
-def _quote_with_source(q: Quote, budget: int, tail: str = "") -> str:
+def _quote_with_source(q: Quote, budget: int, tail: str = "", *, bold_answer: bool = False) -> str:
     src = "— " + source_line(q.article, q.text) + tail
     if len(src) > budget // 2:  # a monstrous URL: fall back to the title alone
         src = "— " + f"*{plain(q.article.title or 'Untitled', 200)}*" + tail
-    return block_quote(q.text, max(1, budget - len(src) - 1)) + "\n" + src
+    mark = None
+    if bold_answer and q.answer_start is not None and q.answer_end is not None:
+        mark = (q.answer_start - q.start, q.answer_end - q.start)
+    return block_quote(q.text, max(1, budget - len(src) - 1), mark) + "\n" + src
 
 
-def answer_content(answer: Answer) -> str:
-    """The message for an answer: the quote (or the decline with possibly related passages)."""
+MAY_ANSWER = "This may answer it"
+QUESTION_MAX = 300  # characters of the question echoed above the answer
+
+
+def question_line(question: str) -> str:
+    """The question asked, echoed in the reply (others cannot see a slash command's options)."""
+    return "**Q:** " + plain(question, QUESTION_MAX)
+
+
+def answer_content(answer: Answer, *, show_question: bool = True) -> str:
+    """The message for an answer: the question, then the quote with the answer phrase in bold (a
+    "this may answer it" quote is marked as such), or the decline with possibly related passages."""
+    head = question_line(answer.question) + "\n" if show_question and answer.question else ""
     if answer.quote is None:
-        return decline_content(answer)
+        return head + decline_content(answer, CONTENT_MAX - len(head))
+    if answer.kind == "may":
+        head += f"{MAY_ANSWER} (not sure, {answer.confidence:.0%}):\n"
     tail = f" · {confidence_label(answer.confidence)}"
-    return _quote_with_source(answer.quote, CONTENT_MAX, tail)[:CONTENT_MAX]
+    body = _quote_with_source(answer.quote, CONTENT_MAX - len(head), tail, bold_answer=True)
+    return (head + body)[:CONTENT_MAX]
 
 
-def decline_content(answer: Answer) -> str:
+def decline_content(answer: Answer, budget: int = CONTENT_MAX) -> str:
     """The decline: the closest sentence when it is near enough to show (`Answer.closest`), labelled
     with its (too low) confidence, then "possibly related" passages (three in all)."""
     parts = [DECLINE]
@@ -199,12 +239,12 @@ def decline_content(answer: Answer) -> str:
     shown.extend((r, "Possibly related:" if i == 0 else "") for i, r in enumerate(related))
     if shown:
         fixed = sum(len(p) + 1 for p in parts) + sum(len(h) + 1 for _, h in shown)
-        per = min((CONTENT_MAX - fixed) // len(shown) - 2, 450)
+        per = min((budget - fixed) // len(shown) - 2, 450)
         for q, heading in shown:
             if heading:
                 parts.append(heading)
             parts.append(_quote_with_source(q, per))
-    return "\n".join(parts)[:CONTENT_MAX]
+    return "\n".join(parts)[:budget]
 
 
 def sources_embed(answer: Answer, *, limit: int = 5) -> discord.Embed:

@@ -61,6 +61,15 @@ class Quote:
     start: int
     end: int
     score: float
+    answer_start: int | None = None  # the answer phrase inside the sentence, as article offsets
+    answer_end: int | None = None
+
+    @property
+    def answer_phrase(self) -> str | None:
+        """The highlighted phrase (a slice of `text`), when the reader was sure of one."""
+        if self.answer_start is None or self.answer_end is None:
+            return None
+        return self.text[self.answer_start - self.start : self.answer_end - self.start]
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,20 @@ class Answer:
     alternatives: list[Quote] = field(default_factory=list)  # next best quotes, other sentences
     related: list[Quote] = field(default_factory=list)  # nearest passages, shown when declining
     question_id: int | None = None  # set when the question was logged
+    confident: bool = True  # False: the quote is shown as "this may answer it"
+    # The reader's best answer phrase in `best` (article offsets, probability), shown or not.
+    answer_guess: tuple[int, int, float] | None = None
 
     @property
     def answered(self) -> bool:
         return self.quote is not None
+
+    @property
+    def kind(self) -> str:
+        """ "quote" (confident), "may" (this may answer it) or "decline"."""
+        if self.quote is None:
+            return "decline"
+        return "quote" if self.confident else "may"
 
     @property
     def closest(self) -> Quote | None:

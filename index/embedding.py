@@ -14,7 +14,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,18 @@ from index.errors import StoreError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TOKEN_LIMIT = 96  # tokens per text in encode_tokens (the judge's alignment pass)
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
+
+
+@dataclass(frozen=True)
+class EncodedTexts:
+    """Sentence vectors and each text's contextual token states from one pass of the model.
+
+    `states[i]` holds text i's first `max_tokens` word pieces (no special tokens), raw (not
+    normalised) float16; `offsets[i]` their (start, end) character offsets in the text."""
+
+    vectors: np.ndarray  # float32 (n, dim), L2-normalised: equal to `encode`'s
+    states: list[np.ndarray]
+    offsets: list[np.ndarray]  # int32 (tokens, 2)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class Embedder(Protocol):
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray: ...
 
     def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]: ...
+
+    def encode_states(self, texts: list[str], *, max_tokens: int, batch_size: int = 64) -> EncodedTexts: ...
 
 
 def resolve_model_path(name: str) -> str:
@@ -101,6 +115,36 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_states(self, texts: list[str], *, max_tokens: int, batch_size: int = 64) -> EncodedTexts:
+        """One pass: the sentence vectors (as `encode`) and the first `max_tokens` token states."""
+        if not texts:
+            return EncodedTexts(np.zeros((0, self.dim), np.float32), [], [])
+        with self._lock:
+            outs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+                texts,
+                batch_size=batch_size,
+                output_value=None,
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        vecs = np.stack([o["sentence_embedding"].detach().float().cpu().numpy() for o in outs])
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        states, offsets = [], []
+        tokenizer = self._model.tokenizer
+        enc = tokenizer(
+            texts,
+            truncation=True,
+            max_length=int(self._model.max_seq_length or 256),
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+        for o, special, offs in zip(outs, enc["special_tokens_mask"], enc["offset_mapping"], strict=True):
+            emb = o["token_embeddings"]
+            keep = [i for i, sp in enumerate(special[: len(emb)]) if not sp][:max_tokens]
+            states.append(emb[keep].detach().cpu().numpy().astype(np.float16))
+            offsets.append(np.asarray([offs[i] for i in keep], np.int32).reshape(-1, 2))
+        return EncodedTexts(np.ascontiguousarray(vecs, np.float32), states, offsets)
 
     def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]:
         if not texts:
@@ -162,6 +206,16 @@ class FakeEmbedder:
             else:
                 out[i, 0] = 1.0
         return out
+
+    def encode_states(self, texts: list[str], *, max_tokens: int, batch_size: int = 64) -> EncodedTexts:
+        """Each word is a token; its 384-wide state hashes the word (no context)."""
+        wide = FakeEmbedder(384, "fake-states")
+        states, offsets = [], []
+        for t in texts:
+            spans = [(m.start(), m.end()) for m in _TOKEN.finditer(t)][:max_tokens]
+            states.append(wide._hash_vectors([t[a:b] for a, b in spans]).astype(np.float16).reshape(-1, 384))
+            offsets.append(np.asarray(spans, np.int32).reshape(-1, 2))
+        return EncodedTexts(self.encode(texts), states, offsets)
 
     def encode_tokens(self, texts: list[str], *, batch_size: int = 64) -> list[TokenVectors]:
         """Each word is a token; its vector hashes the word's letter trigrams, so that forms of one

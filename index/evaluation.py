@@ -10,8 +10,12 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 _WS = re.compile(r"\s+")
+# The shipped suite of chat input that must never be answered with a quote (greetings, thanks,
+# chit-chat, long messages, code, links, emoji, repeated words, commands, other languages).
+ODD_INPUTS = Path(__file__).with_name("data") / "odd_inputs.jsonl"
 
 
 def norm(s: str) -> str:
@@ -90,3 +94,40 @@ def best_threshold(
         if correct > best_c:
             best_t, best_c = p, correct
     return best_t, best_c / n if n else math.nan
+
+
+# -- answer phrases: the official SQuAD exact match and F1 ------------------------------------------
+
+_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def squad_normalize(s: str) -> str:
+    s = "".join(ch for ch in s.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", s).split())
+
+
+def exact_match(prediction: str, answers: Iterable[str]) -> float:
+    p = squad_normalize(prediction)
+    return float(any(p == squad_normalize(a) for a in answers))
+
+
+def f1(prediction: str, answers: Iterable[str]) -> float:
+    """The best token-overlap F1 of `prediction` against any gold answer (SQuAD's rule)."""
+    best = 0.0
+    pt = squad_normalize(prediction).split()
+    for a in answers:
+        gt = squad_normalize(a).split()
+        common: dict[str, int] = {}
+        for t in pt:
+            common[t] = common.get(t, 0) + 1
+        same = 0
+        for t in gt:
+            if common.get(t, 0) > 0:
+                same += 1
+                common[t] -= 1
+        if same == 0:
+            continue
+        precision, recall = same / len(pt), same / len(gt)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best

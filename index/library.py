@@ -13,6 +13,7 @@ collection's index file (inode, mtime, size) and reloads its shelf from SQL and 
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -31,6 +32,7 @@ from sqlmodel import col, select
 
 from index.alignment import ALIGNMENT, alignment_features
 from index.answer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
+from index.answering import AnswerModel, StateCache, combine_inputs, judge_inputs
 from index.chunking import make_passages
 from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
 from index.errors import InputError, NotFound, StoreError
@@ -38,7 +40,17 @@ from index.evidence import judge_evidence
 from index.extract import Document, clean_title, extract
 from index.fetch import FetchPolicy, fetch
 from index.lexical import terms
-from index.retrieve import Shelf, ShelfRows, candidate_rows, featurize
+from index.reader import (
+    PAIR_FEATURES,
+    QUESTION_TOKENS,
+    READER_FILE,
+    SENTENCE_TOKENS,
+    Reader,
+    ReaderInput,
+    Reading,
+    bm25_rarity_top,
+)
+from index.retrieve import FEATURES, Shelf, ShelfRows, candidate_rows, featurize
 from index.sentences import split_sentences
 from index.store import (
     Article,
@@ -75,7 +87,10 @@ class LibrarySettings:
     exhaustive_limit: int = 300_000  # up to this many sentences, dense search over sentences is exact
     ivf_threshold: int = 50_000  # passages; past this the FAISS index is IVF
     nprobe: int = 32
-    threshold: float | None = None  # decline below this confidence; None = the fitted value
+    threshold: float | None = None  # quote confidently from this confidence; None = the fitted value
+    may_threshold: float | None = None  # "this may answer it" from here, decline below; None = fitted
+    reader: bool = True  # read candidates with the trained reader (when it fits the embedding model)
+    reader_cache_sentences: int = 20_000  # sentences whose reader inputs are kept in memory (~8 KB each)
     max_article_bytes: int = 20_000_000
     max_question_chars: int = 2_000
     max_articles: int = 100_000  # per collection
@@ -151,8 +166,15 @@ class Library:
     """Articles of many collections, and answers to questions about them."""
 
     def __init__(
-        self, settings: LibrarySettings, embedder: Embedder | None = None, scorer: Scorer | None = None
+        self,
+        settings: LibrarySettings,
+        embedder: Embedder | None = None,
+        scorer: Scorer | None = None,
+        *,
+        reader: Reader | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> None:
+        """`reader` / `answer_model`: instead of the shipped ones (tests; the fit script)."""
         self.settings = settings
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
@@ -166,6 +188,12 @@ class Library:
         self._stamps: dict[str, tuple[int, int, int] | None] = {}  # index file as last loaded or saved
         self._model_checked = False
         self._background: set[str] = set()
+        self.answer_model = answer_model or AnswerModel.load()
+        self._reader: Reader | None = reader
+        self._reader_checked = reader is not None
+        self._reader_lock = threading.Lock()
+        self._states = StateCache(settings.reader_cache_sentences)
+        self._states_lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -180,8 +208,32 @@ class Library:
         return self._embedder
 
     @property
+    def reader(self) -> Reader | None:
+        """The trained reader, when enabled, shipped, and fitted on this library's embedding model
+        (a test's fake embedder gets the retrieval ranker and judge alone)."""
+        if not self._reader_checked:
+            embedder = self.embedder  # loads the model first (it takes _embedder_lock itself)
+            with self._reader_lock:
+                if not self._reader_checked:
+                    if self.settings.reader and READER_FILE.exists():
+                        reader = Reader(READER_FILE)
+                        if getattr(embedder, "model_id", None) == reader.model_id:
+                            self._reader = reader
+                    self._reader_checked = True
+        return self._reader
+
+    @property
     def threshold(self) -> float:
-        return self.scorer.threshold if self.settings.threshold is None else self.settings.threshold
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return self.answer_model.threshold if self.reader else self.scorer.threshold
+
+    @property
+    def may_threshold(self) -> float:
+        """Below `threshold`, quotes from here on are shown as "this may answer it"."""
+        if self.settings.may_threshold is not None:
+            return min(self.settings.may_threshold, self.threshold)
+        return min(self.answer_model.may_threshold, self.threshold) if self.reader else self.threshold
 
     def close(self) -> None:
         self.store.close()
@@ -692,8 +744,10 @@ class Library:
     ) -> Answer:
         q = self._check_question(question)
         shelf = self.shelf(collection)
-        qvec = self.embedder.encode([q])[0]
-        ans = self._answer(shelf, q, qvec, alternatives)
+        if self.reader is not None:
+            ans = self._answer_read(shelf, [q], alternatives)[0]
+        else:
+            ans = self._answer(shelf, q, self.embedder.encode([q])[0], alternatives)
         if log_question:
             qid = self.store.log_question(
                 Question(
@@ -707,9 +761,7 @@ class Library:
                     score=ans.confidence,
                 )
             )
-            ans = Answer(
-                ans.question, ans.quote, ans.confidence, ans.best, ans.alternatives, ans.related, qid
-            )
+            ans = dataclasses.replace(ans, question_id=qid)
         return ans
 
     def ask_many(
@@ -723,6 +775,8 @@ class Library:
         """Answer many questions with batched encoding passes (used by `ask --batch` and eval)."""
         qs = [self._check_question(q) for q in questions]
         shelf = self.shelf(collection)
+        if self.reader is not None:
+            return self._answer_read(shelf, qs, alternatives, progress)
         qvecs = self._encode(qs, None)
         ranked = [self._rank(shelf, q, v) for q, v in zip(qs, qvecs, strict=True)]
         judged = [self._judge_lite(shelf, rk) if rk else None for rk in ranked]
@@ -752,6 +806,116 @@ class Library:
                 progress(i + 1, len(qs))
         return out
 
+    def read(self, collection: str, questions: Sequence[str]) -> list[Read | None]:
+        """Each question's candidates as the reader sees them (the fit script's view of `ask_many`)."""
+        return self._read(self.shelf(collection), [self._check_question(q) for q in questions])
+
+    def _read(self, shelf: Shelf, qs: list[str], progress: Progress | None = None) -> list[Read | None]:
+        reader = self.reader
+        assert reader is not None
+        shortlist = self.answer_model.shortlist
+        emb = self.embedder
+        out: list[Read | None] = []
+        step = 512  # questions per pass: bounds the sentence inputs held at once
+        for k in range(0, len(qs), step):
+            part = qs[k : k + step]
+            enc = emb.encode_states(part, max_tokens=QUESTION_TOKENS, batch_size=self.settings.batch_size)
+            ranked = [self._rank(shelf, q, v) for q, v in zip(part, enc.vectors, strict=True)]
+            inputs = self._sentence_inputs(
+                shelf, {int(rk.rows[i]) for rk in ranked if rk for i in rk.order[:shortlist]}
+            )
+            rarity = _rarity(shelf)
+            for i, (q, rk) in enumerate(zip(part, ranked, strict=True)):
+                if rk is None:
+                    out.append(None)
+                    continue
+                qin = reader.prepare(q, enc.states[i], enc.offsets[i], QUESTION_TOKENS)
+                short = rk.order[:shortlist]
+                rows = [int(rk.rows[j]) for j in short]
+                pair = rk.features[short][:, _PAIR] if reader.uses_pair else None
+                readings = reader.read(qin, [inputs[r] for r in rows], pair, rarity)
+                out.append(Read(q, rk, short, rows, readings, [inputs[r] for r in rows], qin))
+            if progress:
+                progress(min(k + step, len(qs)), len(qs))
+        return out
+
+    def _sentence_inputs(self, shelf: Shelf, rows: set[int]) -> dict[int, ReaderInput]:
+        """Reader inputs of these shelf rows: from the cache, the rest encoded in one batch."""
+        reader = self.reader
+        assert reader is not None
+        got: dict[int, ReaderInput] = {}
+        need: list[int] = []
+        with self._states_lock:
+            for r in sorted(rows):
+                hit = self._states.get(int(shelf.sentence_ids[r]))
+                if hit is None:
+                    need.append(r)
+                else:
+                    got[r] = hit
+        if need:
+            texts = [shelf.sentence_text(r) for r in need]
+            enc = self.embedder.encode_states(
+                texts, max_tokens=SENTENCE_TOKENS, batch_size=self.settings.batch_size
+            )
+            fresh = {
+                r: reader.prepare(t, st, off, SENTENCE_TOKENS)
+                for r, t, st, off in zip(need, texts, enc.states, enc.offsets, strict=True)
+            }
+            got.update(fresh)
+            with self._states_lock:
+                for r, v in fresh.items():
+                    self._states.put(int(shelf.sentence_ids[r]), v)
+        return got
+
+    def _answer_read(
+        self, shelf: Shelf, qs: list[str], alternatives: int, progress: Progress | None = None
+    ) -> list[Answer]:
+        out = []
+        for q, rd in zip(qs, self._read(shelf, qs, progress), strict=True):
+            if rd is None:
+                out.append(Answer(q, None, 0.0))
+                continue
+            combined = self.answer_model.rescore(combine_inputs(rd.readings, rd.ranked.scores[rd.short]))
+            out.append(self._decide_read(shelf, rd, combined, alternatives))
+        return out
+
+    def _decide_read(self, shelf: Shelf, rd: Read, combined: np.ndarray, alternatives: int) -> Answer:
+        """The three replies: a confident quote, a "this may answer it" quote, or a decline."""
+        model = self.answer_model
+        best = int(np.argmax(combined))
+        confidence = (
+            0.0 if rd.unanswerable(shelf) else model.confidence(rd.judge_inputs(shelf, combined, best))
+        )
+        order = [int(rd.short[i]) for i in np.argsort(-combined, kind="stable")]
+        order += [int(i) for i in rd.ranked.order[len(rd.short) :]]
+        rk = rd.ranked
+        refs = self._refs(shelf, rk.rows[order[: max(1, alternatives + 1) + 4]])
+        quotes = [
+            self._quote(shelf, int(rk.rows[i]), float(rk.scores[i]), refs) for i in order[: alternatives + 1]
+        ]
+        reading, sentence = rd.readings[best], rd.sentences[best]
+        top = quotes[0]
+        guess = None
+        if reading.span is not None:
+            a, b = reading.span
+            lo, hi = int(sentence.offsets[a][0]), int(sentence.offsets[b][1])
+            if 0 <= lo < hi <= len(top.text):
+                guess = (top.start + lo, top.start + hi, reading.span_probability)
+                if reading.span_probability >= model.span_from:
+                    top = dataclasses.replace(top, answer_start=guess[0], answer_end=guess[1])
+        answered = confidence >= self.may_threshold
+        related = [] if answered else self._related(shelf, rk.qvec, refs)
+        return Answer(
+            rd.question,
+            top if answered else None,
+            confidence,
+            top,
+            quotes[1:],
+            related,
+            confident=confidence >= self.threshold,
+            answer_guess=guess,
+        )
+
     def _answer(self, shelf: Shelf, question: str, qvec: np.ndarray, alternatives: int) -> Answer:
         rk = self._rank(shelf, question, qvec)
         if rk is None:
@@ -779,7 +943,12 @@ class Library:
         if len(rows) == 0:
             return None
         cands = featurize(shelf, rows, question, qvec)
-        scores = self.scorer.rank(cands.features)
+        weights = self.answer_model.ranker if self.reader is not None else None
+        if weights is None:
+            scores = self.scorer.rank(cands.features)
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):  # spurious BLAS flags, see featurize
+                scores = np.nan_to_num(cands.features @ weights, nan=-1e9)
         return Ranked(question, qvec, rows, cands.features, scores, np.argsort(-scores))
 
     def _judge_lite(self, shelf: Shelf, rk: Ranked) -> tuple[np.ndarray, float | None]:
@@ -985,6 +1154,56 @@ class Library:
         if q is None:
             raise NotFound("That question is no longer on record.")
         return q
+
+
+@dataclass(frozen=True)
+class Read:
+    """One question's shortlist as the reader saw it: ranker order, rows, readings, inputs."""
+
+    question: str
+    ranked: Ranked
+    short: np.ndarray  # indices into ranked.rows, in ranker order
+    rows: list[int]
+    readings: list[Reading]
+    sentences: list[ReaderInput]
+    question_input: ReaderInput
+
+    def judge_inputs(self, shelf: Shelf, combined: np.ndarray, best: int) -> np.ndarray:
+        f = self.ranked.features[int(self.short[best])]
+        second = [self.rows[i] for i in np.argsort(-combined, kind="stable")[1:2]]
+        evidence = judge_evidence(shelf, self.question, self.rows[best], second[0] if second else None)
+        return judge_inputs(
+            self.readings,
+            combined,
+            best,
+            dense=float(f[_DENSE]),
+            lex=float(f[_LEX]),
+            missing_key=float(f[_MISSING]),
+            question_terms=len(set(terms(self.question))),
+            question_tokens=len(self.question_input.states),
+            evidence=evidence,
+        )
+
+    def unanswerable(self, shelf: Shelf) -> bool:
+        """No word of the question occurs in the collection (".", "yo", "k"): nothing to quote."""
+        return not shelf.vocab.lookup(terms(self.question))
+
+
+_DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))
+_PAIR = [FEATURES.index(k) for k in PAIR_FEATURES]
+
+
+def _rarity(shelf: Shelf) -> Callable[[str], float]:
+    """A term's rarity in the shelf's sentences: its BM25 idf over that of a term found once (as
+    index.reader.bm25_rarity computes it for training); unseen terms are rarest."""
+    idf, ids = shelf.bm25.idf, shelf.vocab.ids
+    top = max(bm25_rarity_top(float(shelf.size)), 1e-9)
+
+    def rarity(term: str) -> float:
+        j = ids.get(term)
+        return 1.0 if j is None or j >= len(idf) else float(min(1.0, max(0.0, idf[j] / top)))
+
+    return rarity
 
 
 def _clip(s: str | None, n: int) -> str | None:

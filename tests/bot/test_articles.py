@@ -206,7 +206,7 @@ async def test_hostile_article_cannot_ping_or_break_out(harness: Harness) -> Non
         quote_lines = [
             ln
             for ln in lines
-            if not ln.startswith(("— ", "I couldn't", "Possibly", "The closest sentence I found"))
+            if not ln.startswith(("**Q:** ", "— ", "I couldn't", "Possibly", "The closest sentence I found"))
         ]
         assert all(ln.startswith(">") for ln in quote_lines), quote_lines
         assert not re.search(r"(?<!\\)\]\(https://evil", content)  # no masked link to the attacker

@@ -98,7 +98,10 @@ async def test_ask_declines_with_possibly_related(harness: Harness) -> None:
     harness.library.add_documents(str(GUILD_A), sample_docs())
     calls = await harness.slash("ask", {"question": "What is the capital of Peru?"})
     content = calls[-1].content
-    assert content.startswith("I couldn't find that in the articles.")
+    # The question is echoed (other members cannot see a slash command's options), then the decline.
+    first, second = content.split("\n")[:2]
+    assert first == "**Q:** What is the capital of Peru?"
+    assert second == "I couldn't find that in the articles."
     assert "Possibly related:" in content and content.count("\n> ") >= 1
     assert len(content) <= 2000
     assert calls[-1].json["allowed_mentions"]["parse"] == []
@@ -139,7 +142,7 @@ async def test_guilds_never_see_each_others_articles(harness: Harness) -> None:
     a = await harness.slash("ask", {"question": MOON_Q}, guild_id=GUILD_A)
     b = await harness.slash("ask", {"question": MOON_Q}, guild_id=GUILD_B)
     assert MOON in a[-1].content
-    assert b[-1].content == "I couldn't find that in the articles."
+    assert b[-1].content == f"**Q:** {MOON_Q}\nI couldn't find that in the articles."
     # Guild B cannot vote on (or read) guild A's question through a forged button.
     qid = custom_ids(a[-1])[0].split(":")[2]
     calls = await harness.click(f"qb:more:{qid}", 1, guild_id=GUILD_B)

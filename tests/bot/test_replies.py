@@ -42,7 +42,7 @@ def test_confidence_labels() -> None:
 
 def test_long_quote_is_trimmed_to_a_prefix() -> None:
     sentence = "A " + "very " * 3000 + "long sentence."
-    content = replies.answer_content(Answer("q?", quote(sentence), 0.9))
+    content = replies.answer_content(Answer("q?", quote(sentence), 0.9), show_question=False)
     assert len(content) <= replies.CONTENT_MAX
     first = content.split("\n")[0]
     assert first.startswith("> ") and first.endswith("…")
@@ -51,7 +51,7 @@ def test_long_quote_is_trimmed_to_a_prefix() -> None:
 
 def test_decline_lists_up_to_three_related() -> None:
     related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
-    content = replies.answer_content(Answer("q?", None, 0.1, related=related))
+    content = replies.answer_content(Answer("q?", None, 0.1, related=related), show_question=False)
     assert content.startswith(replies.DECLINE) and "Possibly related:" in content
     assert content.count("> Passage") == 3 and len(content) <= replies.CONTENT_MAX
 
@@ -59,7 +59,7 @@ def test_decline_lists_up_to_three_related() -> None:
 def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
     best = quote("Kirby is the spokesman.")
     related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
-    content = replies.answer_content(Answer("q?", None, 0.42, best=best, related=related))
+    content = replies.answer_content(Answer("q?", None, 0.42, best=best, related=related), show_question=False)
     lines = content.split("\n")
     assert lines[0] == replies.DECLINE
     assert lines[1] == "The closest sentence I found (confidence 42%, too low to answer):"
@@ -72,14 +72,24 @@ def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(min_size=1, max_size=3000), st.text(max_size=300))
-def test_any_text_stays_inside_the_quote_and_pings_nobody(text: str, title: str) -> None:
+@given(
+    st.text(min_size=1, max_size=3000),
+    st.text(max_size=300),
+    st.text(min_size=1, max_size=2500),
+    st.tuples(st.integers(0, 3000), st.integers(0, 3000)),
+)
+def test_any_text_stays_inside_the_quote_and_pings_nobody(
+    text: str, title: str, question: str, span: tuple[int, int]
+) -> None:
     ref = ArticleRef(3, title, "https://example.org/p", None)
-    answer = Answer("q?", quote(text, ref), 0.8, alternatives=[quote(text, ref)] * 6)
+    lo, hi = sorted(min(x, len(text)) for x in span)
+    q = Quote(text, ref, 0, len(text), 1.0, lo, hi) if lo < hi else quote(text, ref)
+    answer = Answer(question, q, 0.8, alternatives=[quote(text, ref)] * 6)
     content = replies.answer_content(answer)
     assert len(content) <= replies.CONTENT_MAX
     lines = content.split("\n")
-    assert all(ln.startswith(">") for ln in lines[:-1]) and lines[-1].startswith("— ")
+    assert lines[0].startswith("**Q:** ")  # the question is one neutralised line
+    assert all(ln.startswith(">") for ln in lines[1:-1]) and lines[-1].startswith("— ")
     assert not re.search(r"@(everyone|here)|<[@#/:t]", content)
     embed = replies.sources_embed(answer)
     assert len(embed) <= replies.EMBED_TOTAL_MAX and len(embed.fields) <= replies.EMBED_FIELDS_MAX
@@ -92,3 +102,48 @@ def test_fragment_round_trips() -> None:
     sentence = "Tomatoes need six hours of sun, water & care - daily."
     frag = replies.text_fragment(sentence)
     assert urllib.parse.unquote(frag.removeprefix(":~:text=")) == sentence
+
+
+# -- the answer phrase and the three replies ---------------------------------------------------------
+
+KIRBY = "Speaking the explosives, National Security Council spokesman John Kirby said the shells arrived."
+
+
+def kirby_quote(start: int = 100) -> Quote:
+    a = start + KIRBY.index("John Kirby")
+    return Quote(KIRBY, REF, start, start + len(KIRBY), 1.0, a, a + len("John Kirby"))
+
+
+def test_answer_phrase_is_bold_and_question_is_shown() -> None:
+    q = kirby_quote()
+    assert q.answer_phrase == "John Kirby"
+    text = replies.answer_content(Answer("Who is the NSC spokesman?", q, 0.8, q))
+    first, second = text.split("\n")[:2]
+    assert first == "**Q:** Who is the NSC spokesman?"
+    assert second == "> Speaking the explosives, National Security Council spokesman **John Kirby** said the shells arrived."
+    assert "High confidence (80%)" in text
+
+
+def test_may_answer_is_marked_and_decline_is_not_a_quote() -> None:
+    q = kirby_quote()
+    may = replies.answer_content(Answer("Who spoke?", q, 0.38, q, confident=False))
+    assert may.split("\n")[1] == "This may answer it (not sure, 38%):"
+    assert "**John Kirby**" in may
+    declined = replies.answer_content(Answer("Who spoke?", None, 0.05, q))
+    assert declined.split("\n")[1] == replies.DECLINE and "**John Kirby**" not in declined
+
+
+def test_bold_phrase_stays_inert_and_within_limits() -> None:
+    """Markdown and mentions inside the phrase are escaped; a phrase the trim would cut is left plain."""
+    text = "The winner was **@everyone** <@123> and then " + "more words " * 400
+    a = text.index("**@everyone**")
+    q = Quote(text, REF, 0, len(text), 1.0, a, a + len("**@everyone** <@123>"))
+    out = replies.block_quote(text, 500, (a, a + len("**@everyone** <@123>")))
+    assert len(out) <= 500
+    assert "@everyone" not in out.replace("@\u200beveryone", "") and "<@123>" not in out
+    assert out.count("**") == 2  # our bold pair only; the article's own asterisks are escaped
+    late = len(text) - 5
+    plain_out = replies.block_quote(text, 300, (late, len(text)))
+    assert "**" not in plain_out.replace("\\*\\*", "")
+    full = replies.answer_content(Answer("q", q, 0.9, q))
+    assert len(full) <= replies.CONTENT_MAX

@@ -1,0 +1,235 @@
+"""How the answer is chosen with the reader: the shortlist it reads, how its verdicts combine with
+the retrieval ranking, and the calibrated decision between a confident quote, a "this may answer
+it" quote and a decline.
+
+Flow for a batch of questions (`Library._answer_read`; one question is a batch of one):
+1. retrieval proposes candidates and the linear ranker orders them (index.retrieve, index.answer);
+2. the first `shortlist` of them are read by the reader (index.reader): relevance + answer span;
+3. `AnswerModel.combine` rescores the shortlist from named inputs (COMBINE_INPUTS), the best is the
+   quote;
+4. `AnswerModel.confidence` is a logistic model over bounded, named inputs (JUDGE_INPUTS): the
+   probability that the quote answers the question. `threshold` and `may_threshold` split it into
+   the three replies.
+Both models are fitted by `scripts/fit_answer.py` on ../shared/train only and shipped as
+`index/answer_model.json` with their model card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.evidence import EVIDENCE
+from index.reader import QUESTION_TOKENS, ReaderInput, Reading
+from index.retrieve import FEATURES
+
+ANSWER_MODEL_FILE = Path(__file__).with_name("answer_model.json")
+
+# Inputs of the shortlist rescoring, per candidate.
+COMBINE_INPUTS = (
+    "relevance",  # reader logit, clipped to [-12, 12]
+    "relevance_rel",  # relevance - best relevance in the shortlist
+    "span",  # reader's probability of its best answer phrase
+    "ranker",  # linear ranker score - best ranker score (retrieval evidence)
+    "rank_pos",  # position in the ranker's order / shortlist length
+)
+
+# Inputs of the judge: the chosen candidate and the question, every one bounded.
+JUDGE_INPUTS = (
+    "relevance",  # reader logit of the chosen sentence, clipped
+    "relevance_margin",  # its lead over the next candidate's relevance, clipped to [0, 12]
+    "softmax",  # its share of the shortlist's combined scores (softmax)
+    "span",  # reader's probability of the answer phrase
+    "dense",  # cosine(question, sentence)
+    "lex",  # idf-weighted share of question terms in the sentence
+    "missing_key",  # rarest question term missing from the sentence and its neighbours
+    "question_terms",  # content terms in the question, min(n, 12) / 12
+    "question_tokens",  # word pieces in the question, min(n, QUESTION_TOKENS) / QUESTION_TOKENS
+    *EVIDENCE,  # the traps of near-miss questions (index.evidence), each bounded (bounded_evidence)
+    "bias",
+)
+# Evidence values that are counts: scaled to [0, 1] at this many.
+_EVIDENCE_COUNTS = {
+    "modifiers_missing": 4,
+    "caps_not_in_article": 4,
+    "caps_not_nearby": 4,
+    "q_terms": 12,
+    "number_words_missing": 4,
+    "quantifier_missing": 4,
+    "words_missing": 8,
+    "q_words": 32,
+}
+
+
+def bounded_evidence(evidence: np.ndarray) -> np.ndarray:
+    """index.evidence's values with counts scaled to [0, 1] and everything clipped to [-1, 1], so
+    that no judge input grows with the length of the question."""
+    out = np.asarray(evidence, np.float32).copy()
+    for i, name in enumerate(EVIDENCE):
+        cap = _EVIDENCE_COUNTS.get(name)
+        if cap:
+            out[i] = min(max(float(out[i]), 0.0), cap) / cap
+    return np.clip(out, -1.0, 1.0)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return float(min(max(x, lo), hi))
+
+
+def combine_inputs(readings: list[Reading], ranker_scores: np.ndarray) -> np.ndarray:
+    """(len(readings), len(COMBINE_INPUTS)) for a shortlist in ranker order."""
+    n = len(readings)
+    rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
+    out = np.zeros((n, len(COMBINE_INPUTS)), np.float32)
+    if n == 0:
+        return out
+    out[:, 0] = rel
+    out[:, 1] = rel - rel.max()
+    out[:, 2] = [r.span_probability for r in readings]
+    out[:, 3] = np.clip(ranker_scores - ranker_scores.max(), -20, 0)
+    out[:, 4] = np.arange(n) / max(n, 1)
+    return out
+
+
+def judge_inputs(
+    readings: list[Reading],
+    combined: np.ndarray,
+    best: int,
+    *,
+    dense: float,
+    lex: float,
+    missing_key: float,
+    question_terms: int,
+    question_tokens: int,
+    evidence: np.ndarray | None = None,
+) -> np.ndarray:
+    rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
+    others = np.delete(rel, best)
+    margin = float(rel[best] - others.max()) if len(others) else 12.0
+    z = combined - combined.max()
+    soft = float(np.exp(z[best]) / np.exp(z).sum())
+    vals = {
+        "relevance": float(rel[best]),
+        "relevance_margin": _clip(margin, 0, 12),
+        "softmax": soft,
+        "span": readings[best].span_probability,
+        "dense": _clip(dense, -1, 1),
+        "lex": _clip(lex, 0, 1),
+        "missing_key": _clip(missing_key, 0, 1),
+        "question_terms": min(question_terms, 12) / 12,
+        "question_tokens": min(question_tokens, QUESTION_TOKENS) / QUESTION_TOKENS,
+        "bias": 1.0,
+    }
+    ev = bounded_evidence(evidence if evidence is not None else np.zeros(len(EVIDENCE), np.float32))
+    vals.update(zip(EVIDENCE, map(float, ev), strict=True))
+    return np.array([vals[k] for k in JUDGE_INPUTS], np.float32)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-_clip(x, -50, 50)))
+
+
+@dataclass
+class AnswerModel:
+    """Shortlist rescoring weights, judge weights (over standardised inputs) and the two thresholds."""
+
+    combine: np.ndarray
+    judge: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float = 0.5  # quote confidently from here
+    may_threshold: float = 0.3  # quote as "this may answer it" from here; decline below
+    shortlist: int = 12
+    span_from: float = 0.3  # highlight the answer phrase when the reader is this sure of it
+    info: dict[str, object] = field(default_factory=dict)
+    ranker: np.ndarray | None = None  # retrieval ranker weights over index.retrieve.FEATURES
+
+    @classmethod
+    def default(cls) -> AnswerModel:
+        """Hand-set weights for an unfitted reader: trust the reader's relevance."""
+        c = np.zeros(len(COMBINE_INPUTS), np.float32)
+        c[COMBINE_INPUTS.index("relevance")] = 1.0
+        j = np.zeros(len(JUDGE_INPUTS), np.float32)
+        j[JUDGE_INPUTS.index("relevance")] = 1.0
+        n = len(JUDGE_INPUTS)
+        return cls(c, j, np.zeros(n, np.float32), np.ones(n, np.float32))
+
+    def rescore(self, inputs: np.ndarray) -> np.ndarray:
+        return inputs @ self.combine
+
+    def confidence(self, inputs: np.ndarray) -> float:
+        z = (inputs - self.mean) / self.scale
+        return _sigmoid(float(z @ self.judge))
+
+    @classmethod
+    def load(cls, path: Path = ANSWER_MODEL_FILE) -> AnswerModel:
+        if not path.exists():
+            return cls.default()
+        raw = json.loads(path.read_text())
+
+        def vec(d: dict[str, float], names: tuple[str, ...], default: float) -> np.ndarray:
+            return np.array([float(d.get(k, default)) for k in names], np.float32)
+
+        j = raw["judge"]
+        return cls(
+            vec(raw["combine"], COMBINE_INPUTS, 0.0),
+            vec(j["weights"], JUDGE_INPUTS, 0.0),
+            vec(j["mean"], JUDGE_INPUTS, 0.0),
+            np.maximum(vec(j["scale"], JUDGE_INPUTS, 1.0), 1e-6),
+            float(raw["threshold"]),
+            float(raw["may_threshold"]),
+            int(raw.get("shortlist", 12)),
+            float(raw.get("span_from", 0.3)),
+            dict(raw.get("info", {})),
+            vec(raw["ranker"], FEATURES, 0.0) if raw.get("ranker") else None,
+        )
+
+    def save(self, path: Path = ANSWER_MODEL_FILE) -> None:
+        def named(v: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
+            return {k: round(float(x), 6) for k, x in zip(names, v.tolist(), strict=True)}
+
+        raw = {
+            "combine": named(self.combine, COMBINE_INPUTS),
+            "judge": {
+                "weights": named(self.judge, JUDGE_INPUTS),
+                "mean": named(self.mean, JUDGE_INPUTS),
+                "scale": named(self.scale, JUDGE_INPUTS),
+            },
+            "threshold": self.threshold,
+            "may_threshold": self.may_threshold,
+            "shortlist": self.shortlist,
+            "span_from": self.span_from,
+            "ranker": named(self.ranker, FEATURES) if self.ranker is not None else None,
+            "info": self.info,
+        }
+        path.write_text(json.dumps(raw, indent=2) + "\n")
+
+
+class StateCache:
+    """Reader inputs of sentences by sentence id, least recently used dropped past `capacity`.
+    Sentence ids are database ids, so entries stay valid across shelf swaps (a replaced article
+    gets new sentence ids)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[int, ReaderInput] = OrderedDict()
+
+    def get(self, sentence_id: int) -> ReaderInput | None:
+        got = self._items.get(sentence_id)
+        if got is not None:
+            self._items.move_to_end(sentence_id)
+        return got
+
+    def put(self, sentence_id: int, value: ReaderInput) -> None:
+        self._items[sentence_id] = value
+        self._items.move_to_end(sentence_id)
+        while len(self._items) > max(self.capacity, 0):
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

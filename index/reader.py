@@ -1,0 +1,293 @@
+"""The reader: a small trained interaction model over MiniLM's contextual token states that scores
+how well a candidate sentence answers a question and finds the answer phrase inside it.
+
+Input: the question's and one sentence's token states (from the same MiniLM pass that makes their
+sentence vectors), each token marked when its word (stemmed, no stopwords) occurs in the other
+text. A two-layer transformer over `[CLS] question [SEP] sentence` (d=128) reads them jointly, so
+every question word can look at every sentence word; it answers with
+- `relevance`: a logit that this sentence holds the answer to this question;
+- start/end logits over the sentence's tokens: the answer phrase.
+The MiniLM weights stay frozen (their states are computed once per text); only this head is
+trained (`scripts/fit_reader.py`, on ../shared/train), and it is shipped as `reader.pt` (fp16).
+Input sizes are capped (QUESTION_TOKENS, SENTENCE_TOKENS), so nothing grows with input length.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.lexical import terms
+
+QUESTION_TOKENS = 32  # word pieces of a question the reader sees (a long chat message is cut)
+SENTENCE_TOKENS = 64  # word pieces of a sentence the reader sees
+STATE_DIM = 384  # MiniLM-L6's hidden size
+READER_FILE = Path(__file__).with_name("reader.pt")
+MAX_SPAN_TOKENS = 24  # the longest answer phrase considered
+# Pair features a reader built with `extra` takes: cosine(question, sentence) and the idf-weighted
+# share of the question's terms found in the sentence (index.retrieve's "dense" and "lex").
+PAIR_FEATURES = ("dense", "lex")
+
+_WORD = re.compile(r"\w+")
+
+
+def word_terms(text: str, offsets: np.ndarray) -> list[frozenset[str]]:
+    """For each token (by its character offsets), the terms of the whole word it is part of."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    out: list[frozenset[str]] = []
+    j = 0
+    for s, _e in offsets.tolist():
+        while j < len(words) and words[j][1] <= s:
+            j += 1
+        if j < len(words) and words[j][0] <= s:
+            out.append(frozenset(terms(text[words[j][0] : words[j][1]])))
+        else:
+            out.append(frozenset())
+    return out
+
+
+def match_flags(own: list[frozenset[str]], other_terms: frozenset[str]) -> np.ndarray:
+    """1 for tokens whose word's terms occur in the other text (content words only)."""
+    return np.array([1 if t & other_terms else 0 for t in own], np.int64)
+
+
+def token_idf(own: list[frozenset[str]], rarity: Callable[[str], float]) -> np.ndarray:
+    """Each token's word rarity in [0, 1] (`rarity` of its rarest term; 0 for stopwords)."""
+    return np.array([max((rarity(t) for t in ts), default=0.0) for ts in own], np.float32)
+
+
+def bm25_rarity_top(n: float) -> float:
+    """BM25's idf of a term found in one of `n` sentences (the rarest a known term can be)."""
+    return math.log1p(max(n - 0.5, 0.5) / 1.5)
+
+
+def bm25_rarity(df: float, n: float) -> float:
+    """BM25's idf of a term in `df` of `n` sentences, over that of a term in one: in [0, 1]."""
+    idf = math.log1p((n - df + 0.5) / (df + 0.5))
+    return float(min(1.0, max(0.0, idf / max(bm25_rarity_top(n), 1e-9))))
+
+
+def pad_values(values: list[np.ndarray], width: int):  # type: ignore[no-untyped-def]
+    torch = _torch()
+    out = np.zeros((len(values), width), np.float32)
+    for i, v in enumerate(values):
+        k = min(len(v), width)
+        out[i, :k] = v[:k]
+    return torch.from_numpy(out)
+
+
+@dataclass(frozen=True)
+class ReaderInput:
+    """One text's side of a reader pair: its token states as the reader projects them
+    (`Reader.project`), the terms of each token's word, and the tokens' character offsets."""
+
+    states: np.ndarray  # float16 (tokens, d)
+    word_terms: list[frozenset[str]]
+    offsets: np.ndarray  # int (tokens, 2), into the text
+
+    @property
+    def all_terms(self) -> frozenset[str]:
+        return frozenset().union(*self.word_terms) if self.word_terms else frozenset()
+
+
+def _torch():  # type: ignore[no-untyped-def]
+    import torch
+
+    return torch
+
+
+def build_network(  # type: ignore[no-untyped-def]
+    d: int = 128,
+    heads: int = 4,
+    layers: int = 2,
+    ff: int = 256,
+    dropout: float = 0.1,
+    extra: int = 0,
+    idf: bool = False,
+):
+    """The reader's torch module (imported lazily: only the real model's users need torch)."""
+    torch = _torch()
+    nn = torch.nn
+
+    class ReaderNet(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = {"d": d, "heads": heads, "layers": layers, "ff": ff, "extra": extra, "idf": idf}
+            self.proj = nn.Linear(STATE_DIM, d)
+            self.segment = nn.Embedding(3, d)  # 0 CLS, 1 question, 2 sentence
+            self.position = nn.Embedding(1 + QUESTION_TOKENS + SENTENCE_TOKENS, d)
+            self.match = nn.Embedding(2, d)
+            # How rare each token's word is in the collection (token_idf), so that a shared rare
+            # name outweighs a shared topic word.
+            self.rarity = nn.Linear(1, d) if idf else None
+            self.cls = nn.Parameter(torch.zeros(d))
+            layer = nn.TransformerEncoderLayer(
+                d, heads, ff, dropout=dropout, batch_first=True, norm_first=True, activation="gelu"
+            )
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(d)
+            self.relevance = nn.Linear(d, 1)
+            # Pair features the retrieval already has (PAIR_FEATURES), added to the relevance so
+            # the network learns what they miss.
+            self.extra = nn.Linear(extra, 1, bias=False) if extra else None
+            self.span = nn.Linear(d, 2)
+
+        def forward(self, q, q_match, q_mask, s, s_match, s_mask, pair=None, q_idf=None, s_idf=None):  # type: ignore[no-untyped-def]
+            """q (B, Tq, 384), s (B, Ts, 384); masks True where a token is real; pair (B, extra);
+            q_idf, s_idf (B, T) token rarity in [0, 1].
+            Returns relevance (B,), start and end logits (B, Ts) (-inf at padding)."""
+            return self.read(self.proj(q), q_match, q_mask, self.proj(s), s_match, s_mask, pair, q_idf, s_idf)
+
+        def read(self, q, q_match, q_mask, s, s_match, s_mask, pair=None, q_idf=None, s_idf=None):  # type: ignore[no-untyped-def]
+            """`forward` on states already projected (`proj`): a sentence is projected once."""
+            b, tq = q.shape[:2]
+            ts = s.shape[1]
+            dev = q.device
+            qh = q + self.match(q_match) + self.segment.weight[1]
+            sh = s + self.match(s_match) + self.segment.weight[2]
+            if self.rarity is not None and q_idf is not None and s_idf is not None:
+                qh = qh + self.rarity(q_idf[..., None])
+                sh = sh + self.rarity(s_idf[..., None])
+            cls = (self.cls + self.segment.weight[0]).expand(b, 1, -1)
+            x = torch.cat([cls, qh, sh], dim=1)
+            pos = torch.cat(
+                [
+                    torch.zeros(1, dtype=torch.long, device=dev),
+                    torch.arange(1, 1 + tq, device=dev),
+                    torch.arange(1 + QUESTION_TOKENS, 1 + QUESTION_TOKENS + ts, device=dev),
+                ]
+            )
+            x = x + self.position(pos)[None]
+            keep = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=dev), q_mask, s_mask], dim=1)
+            h = self.norm(self.encoder(x, src_key_padding_mask=~keep))
+            rel = self.relevance(h[:, 0]).squeeze(-1)
+            if self.extra is not None and pair is not None:
+                rel = rel + self.extra(pair).squeeze(-1)
+            se = self.span(h[:, 1 + tq :])
+            neg = torch.finfo(se.dtype).min
+            start = se[..., 0].masked_fill(~s_mask, neg)
+            end = se[..., 1].masked_fill(~s_mask, neg)
+            return rel, start, end
+
+    return ReaderNet()
+
+
+def pad_batch(inputs: list[np.ndarray], limit: int):  # type: ignore[no-untyped-def]
+    """Stack ragged (tokens, width) arrays into a zero-padded float tensor and its mask."""
+    torch = _torch()
+    n = max(1, max((min(len(a), limit) for a in inputs), default=1))
+    width = inputs[0].shape[1] if inputs and inputs[0].ndim == 2 else STATE_DIM
+    x = np.zeros((len(inputs), n, width), np.float32)
+    mask = np.zeros((len(inputs), n), bool)
+    for i, a in enumerate(inputs):
+        k = min(len(a), limit)
+        x[i, :k] = a[:k]
+        mask[i, :k] = True
+    return torch.from_numpy(x), torch.from_numpy(mask)
+
+
+def pad_flags(flags: list[np.ndarray], width: int):  # type: ignore[no-untyped-def]
+    torch = _torch()
+    out = np.zeros((len(flags), width), np.int64)
+    for i, f in enumerate(flags):
+        k = min(len(f), width)
+        out[i, :k] = f[:k]
+    return torch.from_numpy(out)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's verdict on one (question, sentence) pair."""
+
+    relevance: float  # logit
+    span: tuple[int, int] | None  # token positions (inclusive) of the best answer phrase
+    span_probability: float  # P(start) * P(end) of that phrase
+
+
+def best_span(start: np.ndarray, end: np.ndarray, max_len: int = MAX_SPAN_TOKENS) -> tuple[int, int, float]:
+    """The (i, j) with i <= j < i + max_len maximising P(start=i) P(end=j), and that probability."""
+    ps = np.exp(start - start.max())
+    ps /= ps.sum()
+    pe = np.exp(end - end.max())
+    pe /= pe.sum()
+    joint = np.triu(np.outer(ps, pe)) - np.triu(np.outer(ps, pe), max_len)
+    k = int(joint.argmax())
+    i, j = divmod(k, joint.shape[1])
+    return i, j, float(joint[i, j])
+
+
+class Reader:
+    """The fitted reader, loaded once; `read` scores candidate sentences of one question."""
+
+    def __init__(self, path: Path = READER_FILE) -> None:
+        torch = _torch()
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        self.info: dict[str, object] = dict(blob.get("info", {}))
+        self.model_id: str = str(blob.get("model_id", "all-MiniLM-L6-v2"))
+        self.net = build_network(**blob["config"], dropout=0.0)
+        self.uses_pair = bool(blob["config"].get("extra"))
+        self.uses_idf = bool(blob["config"].get("idf"))
+        self.net.load_state_dict({k: v.float() for k, v in blob["state"].items()})
+        self.net.eval()
+
+    def prepare(self, text: str, states: np.ndarray, offsets: np.ndarray, limit: int) -> ReaderInput:
+        """A text's reader input from its raw token states (`Embedder.encode_states`)."""
+        torch = _torch()
+        states, offsets = states[:limit], offsets[:limit]
+        with torch.inference_mode():
+            projected = self.net.proj(torch.from_numpy(np.asarray(states, np.float32))).numpy()
+        return ReaderInput(projected.astype(np.float16), word_terms(text, offsets), np.asarray(offsets))
+
+    def read(
+        self,
+        question: ReaderInput,
+        sentences: list[ReaderInput],
+        pair: np.ndarray | None = None,
+        rarity: Callable[[str], float] | None = None,
+    ) -> list[Reading]:
+        """Readings of each sentence for the question; `pair`: (len(sentences), len(PAIR_FEATURES));
+        `rarity`: term -> [0, 1] in this collection (bm25_rarity), for readers fitted with it."""
+        if not sentences:
+            return []
+        torch = _torch()
+        q_terms = question.all_terms
+        n = len(sentences)
+        q, q_mask = pad_batch([question.states] * n, QUESTION_TOKENS)
+        s, s_mask = pad_batch([x.states for x in sentences], SENTENCE_TOKENS)
+        q_match = pad_flags(
+            [match_flags(question.word_terms[:QUESTION_TOKENS], x.all_terms) for x in sentences], q.shape[1]
+        )
+        s_match = pad_flags(
+            [match_flags(x.word_terms[:SENTENCE_TOKENS], q_terms) for x in sentences], s.shape[1]
+        )
+        with torch.inference_mode():
+            extra = torch.from_numpy(np.asarray(pair, np.float32)) if pair is not None else None
+            q_idf = s_idf = None
+            if self.uses_idf and rarity is not None:
+                qi = token_idf(question.word_terms[:QUESTION_TOKENS], rarity)
+                q_idf = pad_values([qi] * n, q.shape[1])
+                s_idf = pad_values(
+                    [token_idf(x.word_terms[:SENTENCE_TOKENS], rarity) for x in sentences], s.shape[1]
+                )
+            rel, st, en = self.net.read(q, q_match, q_mask, s, s_match, s_mask, extra, q_idf, s_idf)
+        out = []
+        for i, x in enumerate(sentences):
+            k = min(len(x.states), SENTENCE_TOKENS)
+            if k == 0:
+                out.append(Reading(float(rel[i]), None, 0.0))
+                continue
+            a, b, p = best_span(st[i, :k].numpy(), en[i, :k].numpy())
+            out.append(Reading(float(rel[i]), (a, b), p))
+        return out
+
+
+def save_reader(net, path: Path, info: dict[str, object], model_id: str = "all-MiniLM-L6-v2") -> None:  # type: ignore[no-untyped-def]
+    """Write the network's weights as fp16 with its configuration and model card."""
+    torch = _torch()
+    state = {k: v.detach().to(torch.float16) for k, v in net.state_dict().items()}
+    torch.save({"config": net.config, "state": state, "info": info, "model_id": model_id}, path)

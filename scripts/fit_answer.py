@@ -1,0 +1,254 @@
+"""Fit the retrieval ranker, the shortlist rescoring and the judge (index/answering.py) through the
+real pipeline on training data, and write index/answer_model.json.
+
+    python scripts/fit_answer.py [--train ../shared/train] [--squad1 P] [--squad2 P] [--qed P]
+        [--articles 14] [--seed 0]
+        [--threshold T] [--may-threshold T] [--span-from P] [--data-dir DIR] [--out FILE]
+
+The fit collection holds the 10 SQuAD 2.0 train articles and `--articles` SQuAD 1.1 train
+articles the reader was not trained on (odd positions; the reader takes even ones). Its questions
+are a community-like mix: answerable ones of those articles, SQuAD 2.0's near-miss unanswerable
+ones, and off-topic ones (questions of other SQuAD 1.1 and QED articles, not in the collection).
+Steps: ask everything with the shipped reader (`Library.read`, the code `ask` runs) -> fit the
+ranker (listwise softmax over all candidates; positives contain a gold answer) -> read again ->
+fit the rescoring (listwise over the shortlist) -> fit the judge (logistic regression, weighted
+answerable 0.6 / off-topic 0.2 / near-miss 0.2, label: the quote contains a gold answer).
+Thresholds are settings chosen on ../shared/eval with `quotebot eval` and passed in here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from index.answering import ANSWER_MODEL_FILE, COMBINE_INPUTS, JUDGE_INPUTS, AnswerModel, combine_inputs
+from index.evaluation import hits
+from index.extract import Document
+from index.library import Library, LibrarySettings, Read
+from index.retrieve import FEATURES
+from index.trainingdata import QAQuestion, QASet, read_qa
+
+
+def listwise(
+    groups: list[tuple[np.ndarray, np.ndarray]], dim: int, l2: float, init: np.ndarray | None = None
+) -> np.ndarray:
+    """Weights maximising the softmax probability of each group's positives (log of their sum)."""
+
+    def f(w: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = 0.5 * l2 * float(w @ w), l2 * w
+        for x, pos in groups:
+            s = x @ w
+            s = s - s.max()
+            e = np.exp(s)
+            p = e / e.sum()
+            pp = p[pos].sum()
+            loss -= float(np.log(max(pp, 1e-12)))
+            # d/dw -log(sum_pos p) = sum_all p x - sum_pos (p/pp) x
+            grad = grad + p @ x - (p[pos] / max(pp, 1e-12)) @ x[pos]
+        return loss / len(groups), grad / len(groups)
+
+    w0 = np.zeros(dim) if init is None else init.astype(np.float64)
+    res = minimize(f, w0, jac=True, method="L-BFGS-B")
+    return res.x.astype(np.float32)
+
+
+def logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float) -> np.ndarray:
+    def f(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ w
+        p = 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+        eps = 1e-9
+        loss = -np.sum(weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))) / weight.sum()
+        grad = x.T @ (weight * (p - y)) / weight.sum()
+        reg = l2 * np.r_[w[:-1], 0.0]  # the bias (last input) is not shrunk
+        return float(loss + 0.5 * l2 * float(w[:-1] @ w[:-1])), grad + reg
+
+    res = minimize(f, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B")
+    return res.x.astype(np.float32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=Path, default=Path("../shared/train"))
+    ap.add_argument("--squad1", type=Path, help="instead of TRAIN/squad1-train: a folder or train-v1.1.json")
+    ap.add_argument(
+        "--squad2", type=Path, help="instead of TRAIN/squad2-train-10: a folder or train-v2.0.json"
+    )
+    ap.add_argument("--qed", type=Path, help="instead of TRAIN/qed-train: a folder in the same format")
+    ap.add_argument("--articles", type=int, default=14, help="SQuAD 1.1 train articles in the collection")
+    ap.add_argument("--answerable", type=int, default=3000)
+    ap.add_argument("--offtopic", type=int, default=1200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--may-threshold", type=float, default=0.3)
+    ap.add_argument("--span-from", type=float, default=0.3)
+    ap.add_argument("--shortlist", type=int, default=12)
+    ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the ingested collection")
+    ap.add_argument("--out", type=Path, default=ANSWER_MODEL_FILE)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    t0 = time.time()
+    sq2 = read_qa(a.squad2 or a.train / "squad2-train-10")
+    sq1 = read_qa(a.squad1 or a.train / "squad1-train")
+    qed = read_qa(a.qed or a.train / "qed-train")
+    first10 = {x.id for x in sq2.articles[:10]}  # the official train-v2.0.json holds 442
+    sq2 = QASet(
+        [x for x in sq2.articles if x.id in first10], [q for q in sq2.questions if q.article_id in first10]
+    )
+    odd = sq1.articles[1::2]  # the reader is fitted on the even ones
+    chosen = odd[: a.articles]
+    in_collection = {x.id for x in sq2.articles} | {x.id for x in chosen}
+    answerable = [q for q in sq2.questions if q.answerable] + [
+        q for q in sq1.questions if q.article_id in {x.id for x in chosen}
+    ]
+    rng.shuffle(answerable)
+    answerable = answerable[: a.answerable]
+    near = [q for q in sq2.questions if not q.answerable]
+    outside = {x.id for x in odd[a.articles :]}
+    off = [q for q in sq1.questions if q.article_id in outside]
+    off += [q for q in qed.questions[1::2]]
+    rng.shuffle(off)
+    off = off[: a.offtopic]
+    questions: list[tuple[QAQuestion, str]] = (
+        [(q, "answerable") for q in answerable]
+        + [(q, "near_miss") for q in near]
+        + [(q, "off_topic") for q in off]
+    )
+    with tempfile.TemporaryDirectory(prefix="quotebot-fit-") as tmp:
+        data = a.data_dir or Path(tmp)
+        lib = Library(LibrarySettings(data_dir=data))
+        model = AnswerModel.default()
+        model.shortlist = a.shortlist
+        lib.answer_model = model
+        if lib.reader is None:
+            raise SystemExit("no reader: fit it first (scripts/fit_reader.py)")
+        if lib.count("fit") == 0:
+            docs = [
+                Document(text=x.text, title=x.title, source_id=x.id)
+                for x in [*sq2.articles, *chosen]
+                if x.id in in_collection
+            ]
+            lib.add_documents("fit", docs)
+        print(
+            f"collection: {lib.count('fit')} articles; {len(questions)} questions; {time.time() - t0:.0f}s",
+            flush=True,
+        )
+        texts = [q.question for q, _ in questions]
+
+        def read_all() -> list[Read | None]:
+            return lib.read("fit", texts)
+
+        # 1. The retrieval ranker, from the default (hand-set) one's candidates.
+        reads = read_all()
+        groups = []
+        for (q, kind), rd in zip(questions, reads, strict=True):
+            if kind != "answerable" or rd is None:
+                continue
+            rk = rd.ranked
+            pos = np.array([hits(lib_text(lib, rk.rows[i]), q.answers) for i in range(len(rk.rows))])
+            if pos.any() and not pos.all():
+                groups.append((rk.features.astype(np.float64), pos))
+        model.ranker = listwise(groups, len(FEATURES), 1e-3)
+        print(f"ranker fitted on {len(groups)} questions; {time.time() - t0:.0f}s", flush=True)
+        # 2. Read again with that ranker, fit the shortlist rescoring.
+        reads = read_all()
+        recall = []
+        cgroups = []
+        for (q, kind), rd in zip(questions, reads, strict=True):
+            if kind != "answerable" or rd is None:
+                continue
+            pos = np.array([hits(lib_text(lib, r), q.answers) for r in rd.rows])
+            any_pos = any(
+                hits(lib_text(lib, rd.ranked.rows[i]), q.answers) for i in range(len(rd.ranked.rows))
+            )
+            recall.append((bool(pos.any()), any_pos))
+            if pos.any() and not pos.all():
+                x = combine_inputs(rd.readings, rd.ranked.scores[rd.short]).astype(np.float64)
+                cgroups.append((x, pos))
+        model.combine = listwise(cgroups, len(COMBINE_INPUTS), 1e-3)
+        ranker_hit = reader_hit = combined_hit = 0
+        for x, pos in cgroups:  # questions whose shortlist holds a right and a wrong sentence
+            ranker_hit += bool(pos[0])
+            reader_hit += bool(pos[int(np.argmax(x[:, COMBINE_INPUTS.index("relevance")]))])
+            combined_hit += bool(pos[int(np.argmax(x @ model.combine))])
+        n_mixed = max(len(cgroups), 1)
+        print(
+            f"on {len(cgroups)} mixed shortlists, top is right: ranker {ranker_hit / n_mixed:.4f}, "
+            f"reader {reader_hit / n_mixed:.4f}, combined {combined_hit / n_mixed:.4f}",
+            flush=True,
+        )
+        shortlist_recall = sum(r for r, _ in recall) / max(len(recall), 1)
+        candidate_recall = sum(c for _, c in recall) / max(len(recall), 1)
+        print(
+            f"shortlist recall {shortlist_recall:.4f} (all candidates {candidate_recall:.4f}); combine {model.combine}",
+            flush=True,
+        )
+        # 3. The judge.
+        xs, ys, ws, kinds = [], [], [], []
+        share = {"answerable": 0.6, "off_topic": 0.2, "near_miss": 0.2}
+        count = {k: sum(1 for _, kk in questions if kk == k) for k in share}
+        hit1 = []
+        fit_shelf = lib.shelf("fit")
+        for (q, kind), rd in zip(questions, reads, strict=True):
+            if rd is None or rd.unanswerable(fit_shelf):
+                continue  # declined before the judge
+            combined = model.rescore(combine_inputs(rd.readings, rd.ranked.scores[rd.short]))
+            best = int(np.argmax(combined))
+            right = kind == "answerable" and hits(lib_text(lib, rd.rows[best]), q.answers)
+            if kind == "answerable":
+                hit1.append(right)
+            xs.append(rd.judge_inputs(fit_shelf, combined, best))
+            ys.append(float(right))
+            ws.append(share[kind] / count[kind])
+            kinds.append(kind)
+        x = np.stack(xs).astype(np.float64)
+        mean, scale = x.mean(0), x.std(0)
+        bias = JUDGE_INPUTS.index("bias")
+        mean[bias], scale[bias] = 0.0, 1.0
+        scale = np.where(scale < 1e-6, 1.0, scale)
+        z = (x - mean) / scale
+        w = logistic(z, np.array(ys), np.array(ws), 1e-2)
+        model.judge, model.mean, model.scale = w, mean.astype(np.float32), scale.astype(np.float32)
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -50, 50)))
+        model.threshold, model.may_threshold, model.span_from = a.threshold, a.may_threshold, a.span_from
+        fit_figures: dict[str, object] = {"hit@1_answerable": round(float(np.mean(hit1)), 4)}
+        for kind in share:
+            m = np.array([k == kind for k in kinds])
+            fit_figures[f"{kind}_mean_confidence"] = round(float(p[m].mean()), 4)
+            fit_figures[f"{kind}_below_may"] = round(float((p[m] < a.may_threshold).mean()), 4)
+        model.info = {
+            "what": "ranker, shortlist rescoring and judge of the reader pipeline",
+            "fitted_on": {
+                "collection": f"squad2-train-10 (10 articles) + squad1-train odd articles [:{a.articles}]",
+                "answerable": count["answerable"],
+                "near_miss": count["near_miss"],
+                "off_topic": count["off_topic"],
+                "mix_weights": share,
+            },
+            "command": "python scripts/fit_answer.py " + " ".join(sys.argv[1:]),
+            "seed": a.seed,
+            "shortlist_recall": round(shortlist_recall, 4),
+            "candidate_recall": round(candidate_recall, 4),
+            "fit_figures": fit_figures,
+            "reader": lib.reader.info,
+            "thresholds": "chosen on ../shared/eval with quotebot eval (see README)",
+        }
+        model.save(a.out)
+        print(fit_figures, flush=True)
+        print(f"wrote {a.out} in {time.time() - t0:.0f}s", flush=True)
+
+
+def lib_text(lib: Library, row: int) -> str:
+    return lib.shelf("fit").sentence_text(int(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The reader and the answer model's parts: span search, match flags, bounded inputs, file round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.answering import (
+    COMBINE_INPUTS,
+    JUDGE_INPUTS,
+    AnswerModel,
+    StateCache,
+    combine_inputs,
+    judge_inputs,
+)
+from index.embedding import FakeEmbedder
+from index.reader import (
+    QUESTION_TOKENS,
+    SENTENCE_TOKENS,
+    Reader,
+    Reading,
+    best_span,
+    build_network,
+    match_flags,
+    save_reader,
+    word_terms,
+)
+
+torch = pytest.importorskip("torch")
+
+
+def test_best_span_respects_order_and_length() -> None:
+    start = np.array([0.0, 5.0, 0.0, 0.0, 9.0])
+    end = np.array([0.0, 0.0, 7.0, 0.0, 0.0])
+    # The best start (4) has no end after it worth more than start 1 -> end 2.
+    i, j, p = best_span(start, end)
+    assert (i, j) == (1, 2)
+    assert 0 < p <= 1
+    i, j, _ = best_span(np.array([9.0, 0, 0, 0]), np.array([0, 0, 0, 9.0]), max_len=2)
+    assert j - i < 2
+
+
+def test_word_terms_cover_word_pieces() -> None:
+    text = "Spokesman John Kirby said"
+    # Word pieces: "spokes", "##man" share a word; offsets as a fast tokenizer gives them.
+    offsets = np.array([[0, 6], [6, 9], [10, 14], [15, 20], [21, 25]])
+    wt = word_terms(text, offsets)
+    assert wt[0] == wt[1] == frozenset({"spokesman"})
+    flags = match_flags(wt, frozenset({"kirby", "spokesman"}))
+    assert flags.tolist() == [1, 1, 0, 1, 0]
+
+
+def _reader(tmp_path: Path) -> Reader:
+    torch.manual_seed(0)
+    net = build_network()
+    path = tmp_path / "reader.pt"
+    save_reader(net, path, {"what": "test"}, model_id="fake-hash-64")
+    return Reader(path)
+
+
+def test_reader_round_trip_and_bounded_inputs(tmp_path: Path) -> None:
+    reader = _reader(tmp_path)
+    assert reader.model_id == "fake-hash-64" and reader.info == {"what": "test"}
+    emb = FakeEmbedder()
+    question = "why " * 499
+    sentences = ["The shells were sent by rail in August.", "Kirby spoke on Tuesday."]
+    qe = emb.encode_states([question], max_tokens=QUESTION_TOKENS)
+    se = emb.encode_states(sentences, max_tokens=SENTENCE_TOKENS)
+    qin = reader.prepare(question, qe.states[0], qe.offsets[0], QUESTION_TOKENS)
+    assert len(qin.states) == QUESTION_TOKENS  # a long message is cut, never grows the input
+    sins = [
+        reader.prepare(t, s, o, SENTENCE_TOKENS)
+        for t, s, o in zip(sentences, se.states, se.offsets, strict=True)
+    ]
+    readings = reader.read(qin, sins)
+    assert len(readings) == 2
+    for r, s in zip(readings, sins, strict=True):
+        assert r.span is not None and 0 <= r.span[0] <= r.span[1] < len(s.states)
+    # One sentence read alone scores as it does in a batch (padding changes nothing).
+    alone = reader.read(qin, sins[1:])
+    assert alone[0].relevance == pytest.approx(readings[1].relevance, abs=1e-4)
+
+
+def test_judge_inputs_are_bounded() -> None:
+    readings = [Reading(1e9, (0, 0), 1.0), Reading(-1e9, None, 0.0)]
+    combined = np.array([1e6, -1e6], np.float32)
+    x = judge_inputs(
+        readings,
+        combined,
+        0,
+        dense=5.0,
+        lex=9.0,
+        missing_key=-3.0,
+        question_terms=10_000,
+        question_tokens=10_000,
+    )
+    vals = dict(zip(JUDGE_INPUTS, x.tolist(), strict=True))
+    assert vals["relevance"] == 12 and vals["relevance_margin"] == 12
+    assert vals["question_terms"] == 1 and vals["question_tokens"] == 1
+    assert vals["dense"] == 1 and vals["lex"] == 1 and vals["missing_key"] == 0
+    c = combine_inputs(readings, np.array([1e9, -1e9], np.float32))
+    assert c.shape == (2, len(COMBINE_INPUTS)) and np.abs(c).max() <= 24  # clipped by construction
+
+
+def test_answer_model_round_trip(tmp_path: Path) -> None:
+    m = AnswerModel.default()
+    m.threshold, m.may_threshold, m.shortlist = 0.6, 0.25, 9
+    m.ranker = np.arange(14, dtype=np.float32)
+    m.info = {"fitted_on": "x"}
+    path = tmp_path / "answer_model.json"
+    m.save(path)
+    back = AnswerModel.load(path)
+    assert (back.threshold, back.may_threshold, back.shortlist) == (0.6, 0.25, 9)
+    assert np.allclose(back.combine, m.combine) and np.allclose(back.judge, m.judge)
+    assert back.ranker is not None and np.allclose(back.ranker, m.ranker)
+    x = judge_inputs(
+        [Reading(2.0, (0, 1), 0.5)],
+        np.array([0.0]),
+        0,
+        dense=0.5,
+        lex=0.5,
+        missing_key=0,
+        question_terms=3,
+        question_tokens=5,
+    )
+    assert back.confidence(x) == pytest.approx(m.confidence(x))
+
+
+def test_state_cache_drops_least_recently_used() -> None:
+    cache: StateCache = StateCache(2)
+    a, b, c = (object() for _ in range(3))
+    cache.put(1, a)  # type: ignore[arg-type]
+    cache.put(2, b)  # type: ignore[arg-type]
+    assert cache.get(1) is a  # 1 is now the most recent
+    cache.put(3, c)  # type: ignore[arg-type]
+    assert cache.get(2) is None and cache.get(1) is a and cache.get(3) is c and len(cache) == 2
