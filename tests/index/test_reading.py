@@ -120,3 +120,11 @@ def test_fake_embedder_without_a_matching_reader_uses_the_ranker(tmp_path: Path)
         assert a.best is not None and np.isfinite(a.confidence)
     finally:
         plain.close()
+
+
+@pytest.mark.parametrize("chat", [".", "...", "?", "k", "yo yo yo", "🙂🙂", "<@123456789012345678>"])
+def test_chat_without_a_word_of_the_articles_is_declined(lib: Library, chat: str) -> None:
+    """No question word occurs in the collection: nothing can be quoted, whatever the reader says."""
+    lib.settings.threshold, lib.settings.may_threshold = 1e-6, 1e-6  # quote anything above zero
+    a = lib.ask(C, chat)
+    assert a.quote is None and a.confidence == 0.0
