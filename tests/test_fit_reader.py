@@ -51,7 +51,16 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
     cache = tmp_path / "cache.npz"
     _run("scripts/reader_cache.py", str(train / "squad1-train"), str(cache))
     reader_file = tmp_path / "reader.pt"
-    out = _run("scripts/fit_reader.py", str(cache), "--epochs", "1", "--max-questions", "96", "--out", str(reader_file))
+    out = _run(
+        "scripts/fit_reader.py",
+        str(cache),
+        "--epochs",
+        "1",
+        "--max-questions",
+        "96",
+        "--out",
+        str(reader_file),
+    )
     assert "wrote" in out
     reader = Reader(reader_file)
     assert reader.model_id == "all-MiniLM-L6-v2" and reader.info["questions"] == 96

@@ -106,7 +106,14 @@ def test_as_answered_predictions_decline(tmp_path: Path) -> None:
     """--as-answered writes what users see: no quote where the bot declines; score.py agrees."""
     preds = tmp_path / "answered.jsonl"
     out = io.StringIO()
-    args = ["eval", str(SLICE / "articles.jsonl"), str(SLICE / "questions.jsonl"), "--out", str(preds), "--no-odd"]
+    args = [
+        "eval",
+        str(SLICE / "articles.jsonl"),
+        str(SLICE / "questions.jsonl"),
+        "--out",
+        str(preds),
+        "--no-odd",
+    ]
     assert main([*args, "--as-answered"], out=out) == 0, out.getvalue()
     result = _result(out.getvalue())
     lines = [json.loads(line) for line in preds.open()]

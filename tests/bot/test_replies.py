@@ -59,7 +59,9 @@ def test_decline_lists_up_to_three_related() -> None:
 def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
     best = quote("Kirby is the spokesman.")
     related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
-    content = replies.answer_content(Answer("q?", None, 0.42, best=best, related=related), show_question=False)
+    content = replies.answer_content(
+        Answer("q?", None, 0.42, best=best, related=related), show_question=False
+    )
     lines = content.split("\n")
     assert lines[0] == replies.DECLINE
     assert lines[1] == "The closest sentence I found (confidence 42%, too low to answer):"
@@ -120,7 +122,10 @@ def test_answer_phrase_is_bold_and_question_is_shown() -> None:
     text = replies.answer_content(Answer("Who is the NSC spokesman?", q, 0.8, q))
     first, second = text.split("\n")[:2]
     assert first == "**Q:** Who is the NSC spokesman?"
-    assert second == "> Speaking the explosives, National Security Council spokesman **John Kirby** said the shells arrived."
+    assert (
+        second
+        == "> Speaking the explosives, National Security Council spokesman **John Kirby** said the shells arrived."
+    )
     assert "High confidence (80%)" in text
 
 

@@ -44,7 +44,9 @@ def emb() -> CountingEmbedder:
 
 
 def _library(tmp_path: Path, emb: FakeEmbedder, reader: Reader, model: AnswerModel, **kw: object) -> Library:
-    lib = Library(LibrarySettings(data_dir=tmp_path / "d", **kw), embedder=emb, reader=reader, answer_model=model)  # type: ignore[arg-type]
+    lib = Library(
+        LibrarySettings(data_dir=tmp_path / "d", **kw), embedder=emb, reader=reader, answer_model=model
+    )  # type: ignore[arg-type]
     lib.add_documents(C, sample_docs())
     return lib
 
@@ -58,7 +60,11 @@ def lib(tmp_path: Path, emb: CountingEmbedder, reader: Reader) -> Iterator[Libra
     lib.close()
 
 
-QUESTIONS = ["How long does the Moon take to orbit the Earth?", "Why does bread rise?", "How much sun do tomatoes need?"]
+QUESTIONS = [
+    "How long does the Moon take to orbit the Earth?",
+    "Why does bread rise?",
+    "How much sun do tomatoes need?",
+]
 
 
 def test_ask_and_ask_many_agree_and_quote_verbatim(lib: Library) -> None:
