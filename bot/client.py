@@ -174,7 +174,7 @@ def run_bot(settings: Settings, token: str) -> None:
     library = Library(settings.library_settings())
     try:
         log.info("loading the embedding model…")
-        library.embedder.encode(["warm-up"])
+        library.warm_up()
         bot = QuoteBot(settings, library)
         try:
             bot.run(token, log_handler=None)

@@ -44,6 +44,7 @@ from index.reader import (
     PAIR_FEATURES,
     QUESTION_TOKENS,
     READER_FILE,
+    READER_MODEL_ID,
     SENTENCE_TOKENS,
     Reader,
     ReaderInput,
@@ -215,12 +216,25 @@ class Library:
             embedder = self.embedder  # loads the model first (it takes _embedder_lock itself)
             with self._reader_lock:
                 if not self._reader_checked:
-                    if self.settings.reader and READER_FILE.exists():
+                    # The shipped reader is fitted on the bundled model's token states; other
+                    # embedders never load it (nor torch, whose import holds the interpreter).
+                    fits = getattr(embedder, "model_id", None) == READER_MODEL_ID
+                    if self.settings.reader and fits and READER_FILE.exists():
                         reader = Reader(READER_FILE)
                         if getattr(embedder, "model_id", None) == reader.model_id:
                             self._reader = reader
                     self._reader_checked = True
         return self._reader
+
+    def warm_up(self) -> None:
+        """Load the model and the reader and run each once now (start-up), not on a first question:
+        imports and first passes hold the interpreter for a few hundred milliseconds."""
+        self.embedder.encode(["warm-up"])
+        reader = self.reader
+        if reader is not None:
+            enc = self.embedder.encode_states(["warm up"], max_tokens=QUESTION_TOKENS)
+            q = reader.prepare("warm up", enc.states[0], enc.offsets[0], QUESTION_TOKENS)
+            reader.read(q, [q], np.zeros((1, len(PAIR_FEATURES)), np.float32), lambda t: 1.0)
 
     @property
     def threshold(self) -> float:

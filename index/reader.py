@@ -28,6 +28,7 @@ QUESTION_TOKENS = 32  # word pieces of a question the reader sees (a long chat m
 SENTENCE_TOKENS = 64  # word pieces of a sentence the reader sees
 STATE_DIM = 384  # MiniLM-L6's hidden size
 READER_FILE = Path(__file__).with_name("reader.pt")
+READER_MODEL_ID = "all-MiniLM-L6-v2"  # the embedding model whose token states the shipped reader reads
 MAX_SPAN_TOKENS = 24  # the longest answer phrase considered
 # Pair features a reader built with `extra` takes: cosine(question, sentence) and the idf-weighted
 # share of the question's terms found in the sentence (index.retrieve's "dense" and "lex").
@@ -228,7 +229,7 @@ class Reader:
         torch = _torch()
         blob = torch.load(path, map_location="cpu", weights_only=False)
         self.info: dict[str, object] = dict(blob.get("info", {}))
-        self.model_id: str = str(blob.get("model_id", "all-MiniLM-L6-v2"))
+        self.model_id: str = str(blob.get("model_id", READER_MODEL_ID))
         self.net = build_network(**blob["config"], dropout=0.0)
         self.uses_pair = bool(blob["config"].get("extra"))
         self.uses_idf = bool(blob["config"].get("idf"))
@@ -286,7 +287,7 @@ class Reader:
         return out
 
 
-def save_reader(net, path: Path, info: dict[str, object], model_id: str = "all-MiniLM-L6-v2") -> None:  # type: ignore[no-untyped-def]
+def save_reader(net, path: Path, info: dict[str, object], model_id: str = READER_MODEL_ID) -> None:  # type: ignore[no-untyped-def]
     """Write the network's weights as fp16 with its configuration and model card."""
     torch = _torch()
     state = {k: v.detach().to(torch.float16) for k, v in net.state_dict().items()}

@@ -130,6 +130,7 @@ async def test_loop_stays_responsive_with_real_model(
     real_embedder: Embedder,
 ) -> None:
     library = Library(make_settings(data_dir).library_settings(), embedder=real_embedder)
+    library.warm_up()  # as run_bot does before connecting
     h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
     try:
         await run_scenario(h, file_server, 2000)
