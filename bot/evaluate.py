@@ -8,28 +8,14 @@ import math
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.config import Settings
 from index.errors import InputError
 from index.evaluation import ODD_INPUTS, Outcome, best_threshold, exact_match, f1, hits, metrics
+from index.trainingdata import read_jsonl
 
 EVAL_COLLECTION = "eval"
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"Cannot read {path}: {e.strerror}") from e
-    out = []
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: bad JSON ({e.msg}).") from e
-    return out
 
 
 def _rate(xs: list[bool]) -> float:
@@ -43,12 +29,12 @@ def _mean(xs: list[float]) -> float:
 def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from index.library import Library
 
-    questions = _read_jsonl(args.questions)
+    questions = read_jsonl(args.questions)
     for n, q in enumerate(questions, 1):
         if not {"qid", "question"} <= q.keys():
             raise InputError(f"{args.questions}:{n}: needs qid and question.")
-    offtopic = [q for path in args.offtopic for q in _read_jsonl(path)]
-    odd = [] if args.no_odd else _read_jsonl(args.odd or ODD_INPUTS)
+    offtopic = [q for path in args.offtopic for q in read_jsonl(path)]
+    odd = [] if args.no_odd else read_jsonl(args.odd or ODD_INPUTS)
     if args.limit:
         questions, offtopic = questions[: args.limit], offtopic[: args.limit]
     asked = [q["question"] for q in questions] + [q["question"] for q in offtopic] + [o["text"] for o in odd]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,29 +37,35 @@ PAIR_FEATURES = ("dense", "lex")
 _WORD = re.compile(r"\w+")
 
 
-def word_terms(text: str, offsets: np.ndarray) -> list[frozenset[str]]:
-    """For each token (by its character offsets), the terms of the whole word it is part of."""
+def word_terms(text: str, offsets: np.ndarray) -> tuple[str, ...]:
+    """For each token (by its character offsets), the terms of the whole word it is part of, joined
+    by spaces ("" for stopwords and punctuation). Strings, not sets: a cache of many sentences then
+    holds no objects the garbage collector has to walk (its pauses would stall the event loop)."""
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    out: list[frozenset[str]] = []
+    out: list[str] = []
     j = 0
     for s, _e in offsets.tolist():
         while j < len(words) and words[j][1] <= s:
             j += 1
         if j < len(words) and words[j][0] <= s:
-            out.append(frozenset(terms(text[words[j][0] : words[j][1]])))
+            out.append(" ".join(terms(text[words[j][0] : words[j][1]])))
         else:
-            out.append(frozenset())
-    return out
+            out.append("")
+    return tuple(out)
 
 
-def match_flags(own: list[frozenset[str]], other_terms: frozenset[str]) -> np.ndarray:
+def _terms_of(token: str) -> list[str]:
+    return token.split() if " " in token else ([token] if token else [])
+
+
+def match_flags(own: Sequence[str], other_terms: frozenset[str]) -> np.ndarray:
     """1 for tokens whose word's terms occur in the other text (content words only)."""
-    return np.array([1 if t & other_terms else 0 for t in own], np.int64)
+    return np.array([1 if any(t in other_terms for t in _terms_of(w)) else 0 for w in own], np.int64)
 
 
-def token_idf(own: list[frozenset[str]], rarity: Callable[[str], float]) -> np.ndarray:
+def token_idf(own: Sequence[str], rarity: Callable[[str], float]) -> np.ndarray:
     """Each token's word rarity in [0, 1] (`rarity` of its rarest term; 0 for stopwords)."""
-    return np.array([max((rarity(t) for t in ts), default=0.0) for ts in own], np.float32)
+    return np.array([max((rarity(t) for t in _terms_of(w)), default=0.0) for w in own], np.float32)
 
 
 def bm25_rarity_top(n: float) -> float:
@@ -73,27 +79,18 @@ def bm25_rarity(df: float, n: float) -> float:
     return float(min(1.0, max(0.0, idf / max(bm25_rarity_top(n), 1e-9))))
 
 
-def pad_values(values: list[np.ndarray], width: int):  # type: ignore[no-untyped-def]
-    torch = _torch()
-    out = np.zeros((len(values), width), np.float32)
-    for i, v in enumerate(values):
-        k = min(len(v), width)
-        out[i, :k] = v[:k]
-    return torch.from_numpy(out)
-
-
 @dataclass(frozen=True)
 class ReaderInput:
     """One text's side of a reader pair: its token states as the reader projects them
     (`Reader.project`), the terms of each token's word, and the tokens' character offsets."""
 
     states: np.ndarray  # float16 (tokens, d)
-    word_terms: list[frozenset[str]]
+    word_terms: tuple[str, ...]
     offsets: np.ndarray  # int (tokens, 2), into the text
 
     @property
     def all_terms(self) -> frozenset[str]:
-        return frozenset().union(*self.word_terms) if self.word_terms else frozenset()
+        return frozenset(t for w in self.word_terms for t in _terms_of(w))
 
 
 def _torch():  # type: ignore[no-untyped-def]
@@ -192,12 +189,13 @@ def pad_batch(inputs: list[np.ndarray], limit: int):  # type: ignore[no-untyped-
     return torch.from_numpy(x), torch.from_numpy(mask)
 
 
-def pad_flags(flags: list[np.ndarray], width: int):  # type: ignore[no-untyped-def]
+def pad_rows(rows: list[np.ndarray], width: int, dtype: type = np.int64):  # type: ignore[no-untyped-def]
+    """Ragged 1-d arrays (match flags, token rarities) as a zero-padded (len(rows), width) tensor."""
     torch = _torch()
-    out = np.zeros((len(flags), width), np.int64)
-    for i, f in enumerate(flags):
-        k = min(len(f), width)
-        out[i, :k] = f[:k]
+    out: np.ndarray = np.zeros((len(rows), width), dtype)
+    for i, r in enumerate(rows):
+        k = min(len(r), width)
+        out[i, :k] = r[:k]
     return torch.from_numpy(out)
 
 
@@ -260,10 +258,10 @@ class Reader:
         n = len(sentences)
         q, q_mask = pad_batch([question.states] * n, QUESTION_TOKENS)
         s, s_mask = pad_batch([x.states for x in sentences], SENTENCE_TOKENS)
-        q_match = pad_flags(
+        q_match = pad_rows(
             [match_flags(question.word_terms[:QUESTION_TOKENS], x.all_terms) for x in sentences], q.shape[1]
         )
-        s_match = pad_flags(
+        s_match = pad_rows(
             [match_flags(x.word_terms[:SENTENCE_TOKENS], q_terms) for x in sentences], s.shape[1]
         )
         with torch.inference_mode():
@@ -271,9 +269,11 @@ class Reader:
             q_idf = s_idf = None
             if self.uses_idf and rarity is not None:
                 qi = token_idf(question.word_terms[:QUESTION_TOKENS], rarity)
-                q_idf = pad_values([qi] * n, q.shape[1])
-                s_idf = pad_values(
-                    [token_idf(x.word_terms[:SENTENCE_TOKENS], rarity) for x in sentences], s.shape[1]
+                q_idf = pad_rows([qi] * n, q.shape[1], np.float32)
+                s_idf = pad_rows(
+                    [token_idf(x.word_terms[:SENTENCE_TOKENS], rarity) for x in sentences],
+                    s.shape[1],
+                    np.float32,
                 )
             rel, st, en = self.net.read(q, q_match, q_mask, s, s_match, s_mask, extra, q_idf, s_idf)
         out = []

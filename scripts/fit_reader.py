@@ -39,8 +39,7 @@ from index.reader import (
     build_network,
     match_flags,
     pad_batch,
-    pad_flags,
-    pad_values,
+    pad_rows,
     save_reader,
     token_idf,
     word_terms,
@@ -64,10 +63,10 @@ class Encoded:
     q_ptr: np.ndarray
     q_answerable: np.ndarray
     sent_text: list[str]
-    sent_terms: list[list[frozenset[str]]]
+    sent_terms: list[tuple[str, ...]]
     sent_bag: list[frozenset[str]]
     q_text: list[str]
-    q_terms: list[list[frozenset[str]]]
+    q_terms: list[tuple[str, ...]]
     q_bag: list[frozenset[str]]
     answers: list[list[str]]
     gold_rows: list[list[int]]
@@ -215,8 +214,8 @@ def batch_tensors(sets: list[Encoded], batch: list[Example]):  # type: ignore[no
     q, qm = pad_batch(qs, QUESTION_TOKENS)
     s, sm = pad_batch(ss, SENTENCE_TOKENS)
     pairs = torch.from_numpy(np.concatenate(pair))
-    rarity = (pad_values(qi, q.shape[1]), pad_values(si, s.shape[1]))
-    return q, pad_flags(qf, q.shape[1]), qm, s, pad_flags(sf, s.shape[1]), sm, pairs, rarity
+    rarity = (pad_rows(qi, q.shape[1], np.float32), pad_rows(si, s.shape[1], np.float32))
+    return q, pad_rows(qf, q.shape[1]), qm, s, pad_rows(sf, s.shape[1]), sm, pairs, rarity
 
 
 def loss_of(net, sets: list[Encoded], batch: list[Example]):  # type: ignore[no-untyped-def]

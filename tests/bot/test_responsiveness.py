@@ -129,6 +129,7 @@ async def test_loop_stays_responsive_with_real_model(
     file_server: tuple[str, dict[str, bytes]],
     real_embedder: Embedder,
 ) -> None:
+    gc.collect()  # as in the fake-model test: earlier tests' garbage, collected mid-measurement
     library = Library(make_settings(data_dir).library_settings(), embedder=real_embedder)
     library.warm_up()  # as run_bot does before connecting
     h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
