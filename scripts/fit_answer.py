@@ -143,6 +143,11 @@ def main() -> None:
         )
         texts = [q.question for q, _ in questions]
 
+        fit_shelf = lib.shelf("fit")  # read-only from here on
+
+        def text(row: int) -> str:
+            return fit_shelf.sentence_text(int(row))
+
         def read_all() -> list[Read | None]:
             return lib.read("fit", texts)
 
@@ -153,7 +158,7 @@ def main() -> None:
             if kind != "answerable" or rd is None:
                 continue
             rk = rd.ranked
-            pos = np.array([hits(lib_text(lib, rk.rows[i]), q.answers) for i in range(len(rk.rows))])
+            pos = np.array([hits(text(rk.rows[i]), q.answers) for i in range(len(rk.rows))])
             if pos.any() and not pos.all():
                 groups.append((rk.features.astype(np.float64), pos))
         model.ranker = listwise(groups, len(FEATURES), 1e-3)
@@ -165,10 +170,8 @@ def main() -> None:
         for (q, kind), rd in zip(questions, reads, strict=True):
             if kind != "answerable" or rd is None:
                 continue
-            pos = np.array([hits(lib_text(lib, r), q.answers) for r in rd.rows])
-            any_pos = any(
-                hits(lib_text(lib, rd.ranked.rows[i]), q.answers) for i in range(len(rd.ranked.rows))
-            )
+            pos = np.array([hits(text(r), q.answers) for r in rd.rows])
+            any_pos = any(hits(text(rd.ranked.rows[i]), q.answers) for i in range(len(rd.ranked.rows)))
             recall.append((bool(pos.any()), any_pos))
             if pos.any() and not pos.all():
                 x = combine_inputs(rd.readings, rd.ranked.scores[rd.short]).astype(np.float64)
@@ -196,13 +199,12 @@ def main() -> None:
         share = {"answerable": 0.6, "off_topic": 0.2, "near_miss": 0.2}
         count = {k: sum(1 for _, kk in questions if kk == k) for k in share}
         hit1 = []
-        fit_shelf = lib.shelf("fit")
         for (q, kind), rd in zip(questions, reads, strict=True):
             if rd is None or rd.unanswerable(fit_shelf):
                 continue  # declined before the judge
             combined = model.rescore(combine_inputs(rd.readings, rd.ranked.scores[rd.short]))
             best = int(np.argmax(combined))
-            right = kind == "answerable" and hits(lib_text(lib, rd.rows[best]), q.answers)
+            right = kind == "answerable" and hits(text(rd.rows[best]), q.answers)
             if kind == "answerable":
                 hit1.append(right)
             xs.append(rd.judge_inputs(fit_shelf, combined, best))
@@ -244,10 +246,6 @@ def main() -> None:
         model.save(a.out)
         print(fit_figures, flush=True)
         print(f"wrote {a.out} in {time.time() - t0:.0f}s", flush=True)
-
-
-def lib_text(lib: Library, row: int) -> str:
-    return lib.shelf("fit").sentence_text(int(row))
 
 
 if __name__ == "__main__":
