@@ -7,11 +7,13 @@ QUOTEBOT_MODEL (model), QUOTEBOT_SHARD_ID and QUOTEBOT_SHARD_COUNT (bot.shard_id
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from index.errors import InputError
 from index.fetch import FetchPolicy
@@ -42,6 +44,17 @@ class IndexConfig(_Section):
     reader_cache_sentences: int = Field(default=20_000, ge=0)
     max_loaded_collections: int = Field(default=0, ge=0)  # guild indexes kept in memory; 0 = no limit
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        # The data directory is created on first use: whatever part of it exists must be a folder.
+        for part in (value, *value.parents):
+            if part.exists():
+                if not part.is_dir():
+                    raise ValueError(f"{part} is a file, not a directory")
+                break
+        return value
+
 
 class LimitsConfig(_Section):
     """[limits]: what users may send."""
@@ -58,6 +71,16 @@ class FetchConfig(_Section):
     timeout_s: float = Field(default=15.0, gt=0, le=300)
     max_redirects: int = Field(default=5, ge=0, le=20)
     allow_networks: list[str] = []  # e.g. ["127.0.0.0/8"] in tests only; never in production
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)  # as index.fetch reads them
+            except ValueError as e:
+                raise ValueError(f"{network!r} is not an IP network (e.g. 127.0.0.0/8)") from e
+        return value
 
 
 class BotConfig(_Section):
@@ -140,6 +163,39 @@ class Settings(_Section):
         )
 
 
+SECTIONS = ("index", "limits", "fetch", "bot")
+# A Discord bot token: base64url user id, a dot, a 6-character timestamp, a dot, a 27+ character HMAC.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
+
+
+def _looks_like_token(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_looks_like_token(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_looks_like_token(v) for v in value)
+    return isinstance(value, str) and _TOKEN.search(value) is not None
+
+
+def _holds_token(raw: dict[str, object]) -> bool:
+    """A [bot] key named like a token (`token`, `discord_token`), or a value anywhere that looks like
+    one. Ordinary words ("Token Keepers" as a role name) are not tokens."""
+    bot = raw.get("bot")
+    return (isinstance(bot, dict) and any("token" in str(k).lower() for k in bot)) or _looks_like_token(raw)
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise InputError(f"Config file not found: {path}") from e
+    except IsADirectoryError as e:
+        raise InputError(f"Config file {path} is a directory, not a TOML file.") from e
+    except OSError as e:
+        raise InputError(f"Cannot read config file {path}: {e.strerror or e}") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path} is not valid TOML: {e}") from e
+
+
 def load_settings(
     path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
 ) -> Settings:
@@ -149,14 +205,15 @@ def load_settings(
     if path is None and Path("config.toml").exists():
         path = Path("config.toml")
     if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise InputError(f"Config file not found: {path}") from e
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{path} is not valid TOML: {e}") from e
-    if "token" in str(raw.get("bot", {})).lower():
+        raw = _read_toml(path)
+    if _holds_token(raw):
         raise InputError("Do not put the Discord token in the config file; set DISCORD_TOKEN instead.")
+    for name in SECTIONS:
+        section = raw.get(name, {})
+        if not isinstance(section, dict):
+            raise InputError(
+                f"Invalid setting {name}: must be a table ([{name}] section), not {type(section).__name__}"
+            )
     index = dict(raw.get("index", {}))  # type: ignore[call-overload]
     if env.get("QUOTEBOT_DATA"):
         index["data_dir"] = env["QUOTEBOT_DATA"]
@@ -177,4 +234,7 @@ def load_settings(
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"Invalid setting {where}: {first['msg']}") from e
+        msg = first["msg"]
+        if first["type"] == "value_error" and "error" in first.get("ctx", {}):
+            msg = str(first["ctx"]["error"])  # our own validators' words, without "Value error, "
+        raise InputError(f"Invalid setting {where}: {msg}") from e
