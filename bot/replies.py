@@ -2,7 +2,8 @@
 
 Article text is untrusted: everything quoted is markdown-escaped and mention-neutralised, every line of
 a quote starts with "> " so a newline cannot leave the block quote, and replies are sent with
-`ALLOWED_MENTIONS` (nobody is ever pinged). Nothing here touches the network or the event loop.
+`ALLOWED_MENTIONS` (nobody is ever pinged). Control characters, bidi overrides and zero-width spaces
+never reach Discord raw either (`bot.safe_text.visible`: ESC shows as `\x1b`, U+202E as `\u202e`). Nothing here touches the network or the event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import discord
 from discord.utils import escape_markdown
 
+from bot.safe_text import visible
 from index.answer import Answer, ArticleRef, Quote
 
 # Discord's hard limits.
@@ -41,8 +43,10 @@ _FRAGMENT_WHOLE_MAX = 120  # characters of sentence quoted whole in a text fragm
 
 
 def neutralise(text: str) -> str:
-    """Untrusted text made inert: markdown escaped, and mentions / custom emoji / slash-command
-    mentions / timestamps broken by a zero-width space so Discord never parses them."""
+    """Untrusted text made inert: controls and bidi overrides shown as escapes, markdown escaped, and
+    mentions / custom emoji / slash-command mentions / timestamps broken by a zero-width space so
+    Discord never parses them. Line breaks ("\\n", "\\r") are kept for the callers to lay out."""
+    text = "\r".join(visible(part) for part in text.split("\r"))
     # escape_markdown escapes "[" but not "]": a "]" could end a masked link's text early.
     out = escape_markdown(text, ignore_links=False).replace("]", "\\]")
     # `<@id>`, `<@&id>`, `<#id>`, `</cmd:id>`, `<t:...>`, `<:emoji:id>`, `@everyone`, `@here`.

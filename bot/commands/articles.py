@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot import replies
 from bot.client import QuoteBot, collection_of
 from bot.permissions import is_moderator, moderator_check
+from bot.safe_text import visible
 from index.errors import InputError, NotFound, QuotebotError
 from index.library import AddResult, ArticleInfo
 
@@ -351,7 +352,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
         for a in infos:
             suffix = f" (#{a.id})"
             name = replies.trim(
-                " ".join((a.title or "Untitled").split()), replies.CHOICE_NAME_MAX - len(suffix)
+                visible(" ".join((a.title or "Untitled").split())), replies.CHOICE_NAME_MAX - len(suffix)
             )
             choices.append(app_commands.Choice(name=(name or "Untitled") + suffix, value=str(a.id)))
         return choices

@@ -152,3 +152,83 @@ def test_bold_phrase_stays_inert_and_within_limits() -> None:
     assert "**" not in plain_out.replace("\\*\\*", "")
     full = replies.answer_content(Answer("q", q, 0.9, q))
     assert len(full) <= replies.CONTENT_MAX
+
+
+# -- control characters, bidi overrides, zero-width spaces (issue 16, item 11) -------------------------
+
+# What must never reach Discord raw (replies insert their own zero-width spaces to break mentions, so
+# U+200B is checked on the input side: a source's own ZWSP is dropped).
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
+HOSTILE = (
+    "Evil \x1b[2J\x1b]0;title\x07 text \x00 \x9b31m \u202eesrever\u202c and \u2066iso\u2069 z\u200bw\ufeff."
+)
+
+
+def test_visible_escapes_controls_and_bidi_and_drops_zero_width() -> None:
+    from bot.safe_text import visible
+
+    assert visible("a\x1b[31mb") == "a\\x1b[31mb"
+    assert visible("\u202eabc\u202c") == "\\u202eabc\\u202c"
+    assert visible("\x00\x7f\x85\x9b") == "\\x00\\x7f\\x85\\x9b"
+    assert visible("\u2066x\u2069 \u2028") == "\\u2066x\\u2069 \\u2028"
+    assert visible("z\u200bw\u2060j\ufeff") == "zwj"
+    assert visible("bad \udcff") == "bad \\udcff"
+    assert visible("line\n\ttab\r") == "line\n\ttab\\x0d"
+    assert visible("line\n\ttab", multiline=False) == "line\\x0a\\x09tab"
+    # Ordinary text of every script is left alone, joiners included (emoji, Persian, Hindi).
+    for ok in ("Café — naïve “quotes” …", "שלום עולם", "سلام\u200cدنیا", "👨\u200d👩\u200d👧", "हिन्दी"):
+        assert visible(ok) == ok
+
+
+def test_json_line_escapes_what_json_leaves_raw_and_round_trips() -> None:
+    import json
+
+    from bot.safe_text import json_line
+
+    obj = {"t": HOSTILE + " \udcff", "n": 1}
+    line = json_line(obj)
+    assert not RAW_CONTROL.search(line) and "\u200b" not in line and "\udcff" not in line
+    line.encode("utf-8")  # printable on any UTF-8 terminal: no lone surrogate left
+    assert json.loads(line) == obj
+    assert json_line({"x": "Café"}) == '{"x": "Café"}'  # non-ASCII text stays readable
+
+
+def test_hostile_text_reaches_discord_neutralised() -> None:
+    ref = ArticleRef(4, "Ti\x1btle \u202ereversed", "https://example.org/a", None)
+    q = Quote(HOSTILE, ref, 0, len(HOSTILE), 1.0, 0, 4)
+    answer = Answer("Why \x1b[5m?\u202e", q, 0.8, q, alternatives=[quote(HOSTILE, ref)])
+    content = replies.answer_content(answer)
+    assert not RAW_CONTROL.search(content), ascii(content)
+    assert "\\x1b" in content and "\\u202e" in content  # shown, not hidden
+    assert "z\u200bw" not in content
+    declined = replies.answer_content(Answer("q", None, 0.42, best=q, related=[q]))
+    assert not RAW_CONTROL.search(declined)
+    embed = replies.sources_embed(answer)
+    every = [embed.title or ""] + [f.name or "" for f in embed.fields] + [f.value or "" for f in embed.fields]
+    assert not any(RAW_CONTROL.search(s) for s in every)
+    shown = replies.article_embed(
+        article_id=4,
+        title=ref.title,
+        url="file:///\x1b",
+        n_sentences=1,
+        n_chunks=1,
+        added_by="bob\x1b",
+        created_at="now",
+        excerpt=HOSTILE,
+    )
+    texts = [shown.title or "", shown.description or ""] + [f.value or "" for f in shown.fields]
+    assert not any(RAW_CONTROL.search(s) for s in texts), texts
+    listed = replies.articles_embed([(4, ref.title, 1, None)], page=0, pages=1, total=1)
+    assert not RAW_CONTROL.search(listed.description or "")
+    assert not RAW_CONTROL.search(replies.unanswered_content([(HOSTILE, False, 0, "now")]))
+    # Line breaks still lay out a block quote, and \r\n is one break.
+    assert replies.block_quote("one\r\ntwo", 100) == "> one\n> two"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=400), st.text(max_size=100))
+def test_no_control_character_survives_any_reply(text: str, title: str) -> None:
+    ref = ArticleRef(3, title, "https://example.org/p", None)
+    answer = Answer(text or "q", quote(text or "x", ref), 0.8, alternatives=[quote(text or "x", ref)])
+    assert not RAW_CONTROL.search(replies.answer_content(answer))
+    assert not RAW_CONTROL.search(replies.plain(text, 300))
