@@ -1,7 +1,9 @@
 """`quotebot` / `python -m bot`: the command line (run, ingest, ask, list, remove, reindex, stats, doctor,
 export, import, eval, bench).
 
-User mistakes print one line on stderr and exit non-zero; only bugs print a traceback.
+User mistakes print one line on stderr and exit non-zero; only bugs print a traceback. Untrusted text
+(article text, titles, urls, questions) is shown through `bot.safe_text`: no raw control characters
+or bidi overrides reach the terminal, and JSON output escapes them (the parsed strings stay exact).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings, load_settings
+from bot.safe_text import json_line, visible
 from index.answer import Answer, Quote
 from index.errors import InputError, QuotebotError
 
@@ -178,27 +182,35 @@ def format_answer(ans: Answer, *, alternatives: int) -> str:
             lines.append(
                 f"The closest sentence I found (confidence {ans.confidence:.0%}, too low to answer):"
             )
-            lines.append(f"> {' '.join(b.text.split())}")
-            lines.append(
-                f"— {b.article.title} ({b.article.url or b.article.source_id or f'article {b.article.id}'})"
-            )
+            lines.append(f"> {_flat(b.text)}")
+            lines.append(f"— {_flat(b.article.title)} ({_source(b)})")
         if ans.related:
             lines.append("")
             lines.append("Possibly related:")
             for r in ans.related[:3]:
                 text = " ".join(r.text.split())
-                lines.append(f"  - {text[:300]}{'…' if len(text) > 300 else ''}  [{r.article.title}]")
+                more = "…" if len(text) > 300 else ""
+                lines.append(f"  - {_flat(text[:300])}{more}  [{_flat(r.article.title)}]")
         return "\n".join(lines)
     q = ans.quote
     if ans.kind == "may":
         lines.append(f"This may answer it (not sure, {ans.confidence:.0%}):")
-    lines.append(f"> {' '.join(_marked(q).split())}")
-    src = q.article.url or q.article.source_id or f"article {q.article.id}"
-    lines.append(f"— {q.article.title} ({src})")
+    lines.append(f"> {_flat(_marked(q))}")
+    lines.append(f"— {_flat(q.article.title)} ({_source(q)})")
     lines.append(f"confidence {ans.confidence:.0%}")
     for alt in ans.alternatives[:alternatives]:
-        lines.append(f"  also: {' '.join(alt.text.split())[:300]}  [{alt.article.title}]")
+        lines.append(f"  also: {_flat(' '.join(alt.text.split())[:300])}  [{_flat(alt.article.title)}]")
     return "\n".join(lines)
+
+
+def _flat(text: str | None) -> str:
+    """Untrusted text on one line: whitespace runs as one space, controls and bidi overrides escaped."""
+    return visible(" ".join((text or "").split()), multiline=False)
+
+
+def _source(q: Quote) -> str:
+    a = q.article
+    return _flat(a.url or a.source_id or f"article {a.id}")
 
 
 def _marked(q: Quote) -> str:
@@ -247,7 +259,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
                 else:
                     results = lib.add_file(coll, Path(item), progress=bar)
         except QuotebotError as e:
-            print(f"quotebot: {item}: {e}", file=sys.stderr)
+            print(f"quotebot: {_flat(item)}: {error_line(e)}", file=sys.stderr)
             failures += 1
             continue
         added = [r for r in results if r.status != "unchanged"]
@@ -255,32 +267,61 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         for r in added[:20]:
             a = r.article
             print(
-                f"{r.status} [{a.id}] {a.title} ({a.n_sentences} sentences, {a.n_chunks} passages)", file=out
+                f"{r.status} [{a.id}] {_flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages)",
+                file=out,
             )
         if len(added) > 20:
             print(f"... and {len(added) - 20} more", file=out)
         if same:
-            print(f"{same} unchanged (already stored) from {item}", file=out)
+            print(f"{same} unchanged (already stored) from {_flat(item)}", file=out)
     return EXIT_USER if failures else 0
 
 
-def _read_batch(path: Path) -> list[tuple[str, str]]:
+def question_problem(question: str, max_chars: int) -> str | None:
+    """Why `question` cannot be asked (a short phrase), or None when it can."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        return "question is not valid text (UTF-8)"
+    flat = " ".join(question.split())
+    if not flat or len(flat) > max_chars:
+        return "empty or too long question"
+    return None
+
+
+def _read_batch(path: Path) -> list[tuple[Any, object]]:
+    """The (qid, question) of every non-blank line, in order, as the JSON gave them (repeats kept)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise InputError(f"Cannot read {path}: {e.strerror}") from e
     except UnicodeDecodeError as e:
         raise InputError(f"{path} is not UTF-8 text.") from e
-    items = []
+    items: list[tuple[Any, object]] = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-            items.append((str(rec["qid"]), str(rec["question"])))
+            qid, question = rec["qid"], rec["question"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise InputError(f"{path}:{n}: expected a JSON object with qid and question.") from e
+        if isinstance(qid, int | str) and not isinstance(qid, bool):
+            qid = str(qid)
+        items.append((qid, question))
     return items
+
+
+def _batch_error(qid: Any, error: str) -> dict[str, Any]:
+    return {
+        "qid": qid,
+        "quote": None,
+        "article_id": None,
+        "title": None,
+        "url": None,
+        "score": None,
+        "error": error,
+    }
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -290,30 +331,32 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     coll = collection_of(args)
     if lib.count(coll) == 0:
         raise InputError("There are no articles yet; add some with `quotebot ingest PATH`.")
+    limit = settings.limits.max_question_chars
     if args.batch is not None:
+        # One output line per input line, in order: a repeated qid is answered (or refused) each time.
         items = _read_batch(args.batch)
-        limit = settings.limits.max_question_chars
-        ok = [(qid, q) for qid, q in items if q.strip() and len(" ".join(q.split())) <= limit]
-        answers = dict(zip((qid for qid, _ in ok), lib.ask_many(coll, [q for _, q in ok]), strict=True))
-        for qid, _q in items:
-            a = answers.get(qid)
-            if a is None:
-                rec = {
-                    "qid": qid,
-                    "quote": None,
-                    "article_id": None,
-                    "title": None,
-                    "url": None,
-                    "score": None,
-                    "error": "empty or too long question",
-                }
+        problems: list[str | None] = []
+        for qid, q in items:
+            if not isinstance(q, str):
+                problems.append(f"question must be a string, not {'null' if q is None else type(q).__name__}")
+            elif not isinstance(qid, str):
+                problems.append("qid must be a string or a number")
             else:
-                rec = answer_json(a, qid, always_quote=args.always_quote)
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                problems.append(question_problem(q, limit))
+        asked = [str(q) for (_, q), p in zip(items, problems, strict=True) if p is None]
+        answers = iter(lib.ask_many(coll, asked))
+        for (qid, _q), problem in zip(items, problems, strict=True):
+            if problem is not None:
+                rec = _batch_error(qid, problem)
+            else:
+                rec = answer_json(next(answers), qid, always_quote=args.always_quote)
+            out.write(json_line(rec) + "\n")
         return 0
+    if question_problem(args.question, limit) == "question is not valid text (UTF-8)":
+        raise InputError("The question is not valid text (UTF-8).")
     ans = lib.ask(coll, args.question, alternatives=args.alternatives)
     if args.json:
-        out.write(json.dumps(answer_json(ans, always_quote=args.always_quote), ensure_ascii=False) + "\n")
+        out.write(json_line(answer_json(ans, always_quote=args.always_quote)) + "\n")
     else:
         print(format_answer(ans, alternatives=args.alternatives), file=out)
     return 0
@@ -324,13 +367,13 @@ def cmd_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     arts = lib.articles(collection_of(args))
     if args.json:
         for a in arts:
-            out.write(json.dumps(a.__dict__, ensure_ascii=False) + "\n")
+            out.write(json_line(a.__dict__) + "\n")
         return 0
     if not arts:
         print("No articles yet.", file=out)
     for a in arts:
-        src = a.url or a.source_id or ""
-        print(f"[{a.id}] {a.title}  ({a.n_sentences} sentences)  {src}".rstrip(), file=out)
+        src = _flat(a.url or a.source_id or "")
+        print(f"[{a.id}] {_flat(a.title)}  ({a.n_sentences} sentences)  {src}".rstrip(), file=out)
     return 0
 
 
@@ -341,9 +384,9 @@ def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     for ref in args.ids:
         try:
             info = lib.remove(coll, ref)
-            print(f"removed [{info.id}] {info.title}", file=out)
+            print(f"removed [{info.id}] {_flat(info.title)}", file=out)
         except QuotebotError as e:
-            print(f"quotebot: {e}", file=sys.stderr)
+            print(f"quotebot: {error_line(e)}", file=sys.stderr)
             failures += 1
     return EXIT_USER if failures else 0
 
@@ -374,7 +417,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     problems = lib.doctor()
     if problems:
         for p in problems:
-            print(f"problem: {p}", file=out)
+            print(f"problem: {_flat(p)}", file=out)
         print("Run `quotebot reindex` to rebuild the index from the database.", file=out)
         return EXIT_DOCTOR
     print(f"ok: database and index agree ({len(lib.collections())} collections)", file=out)
@@ -431,6 +474,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
 }
 
 
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
+
+def error_line(e: BaseException) -> str:
+    """An error's message on one line: SQLAlchemy's "[SQL: ...]" and "(Background on this error at:
+    ...)" lines joined or dropped, controls and bidi overrides of echoed input escaped."""
+    return _flat(_BACKGROUND.sub("", str(e))) or e.__class__.__name__
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
@@ -442,7 +494,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         settings = load_settings(args.config, data_dir=args.data)
         return COMMANDS[args.command](args, settings, out or sys.stdout)
     except QuotebotError as e:
-        print(f"quotebot: error: {e}", file=sys.stderr)
+        print(f"quotebot: error: {error_line(e)}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("quotebot: interrupted", file=sys.stderr)
