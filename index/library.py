@@ -7,22 +7,30 @@ by that collection's lock and publish a new shelf when their SQL transaction has
 
 Several processes may share one data directory (the bot and a `quotebot ingest`): writers of a
 collection also take an advisory file lock (`index/<collection>.lock`, fcntl.flock, released by
-the kernel if the process dies), and every process notices when another one replaced the
-collection's index file (inode, mtime, size) and reloads its shelf from SQL and that file.
+the kernel if the process dies), and re-check what is stored (content hash, source id) once they
+hold it. Every write bumps the collection's generation in the same SQL transaction; the index
+file records the generation it was saved at. A process whose shelf is older than SQL's generation
+reloads it (without waiting on a writer), and an index file of another generation is never used:
+it is rebuilt from SQL. The index file is a cache: when it cannot be written (disk full) the
+library answers from memory, warns, and saves again on the next write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import fcntl
 import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +69,7 @@ from index.store import (
     Sentence,
     Store,
     content_hash,
+    describe_db_error,
     vector_bytes,
     vectors_from_bytes,
 )
@@ -70,6 +79,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 _COLLECTION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# One stored batch of an ingest: one SQL transaction (the write lock is held for about this much).
+INSERT_SENTENCES = 2_048
+INSERT_ARTICLES = 500
+MAX_SOURCE_ID = 512  # as the article table stores it (PostgreSQL refuses longer)
 
 
 @dataclass
@@ -186,7 +199,8 @@ class Library:
         self._shelves: OrderedDict[str, Shelf] = OrderedDict()
         self._shelves_lock = threading.Lock()
         self._write_locks: dict[str, threading.Lock] = {}
-        self._stamps: dict[str, tuple[int, int, int] | None] = {}  # index file as last loaded or saved
+        self._gens: dict[str, int] = {}  # the SQL generation each shelf in memory reflects
+        self._unsaved: set[str] = set()  # collections whose index file is behind memory (save failed)
         self._model_checked = False
         self._background: set[str] = set()
         self.answer_model = answer_model or AnswerModel.load()
@@ -195,6 +209,7 @@ class Library:
         self._reader_lock = threading.Lock()
         self._states = StateCache(settings.reader_cache_sentences)
         self._states_lock = threading.Lock()
+        self._clean_temporary_files()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -259,40 +274,107 @@ class Library:
     def _index_path(self, collection: str) -> Path:
         return self.settings.index_dir / f"{collection}.faiss"
 
-    def _file_stamp(self, collection: str) -> tuple[int, int, int] | None:
+    def _lock_fd(self, collection: str) -> int:
+        path = self.settings.index_dir / f"{collection}.lock"
         try:
-            st = self._index_path(collection).stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StoreError(f"Cannot open the lock file {path}: {_os_reason(e)}") from e
 
     @contextmanager
     def _writing(self, collection: str) -> Iterator[None]:
         """Serialise writers of one collection: threads by a lock, processes by an advisory file lock."""
         with self._lock(collection):
-            path = self.settings.index_dir / f"{collection}.lock"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._lock_fd(collection)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # releases the flock
 
-    def _save_index(self, collection: str, index: VectorIndex) -> None:
-        index.save(self._index_path(collection))
-        self._stamps[collection] = self._file_stamp(collection)
+    def _save_index(self, collection: str, index: VectorIndex, generation: int) -> bool:
+        """Write the index file at `generation`; on failure (disk full) warn and keep answering from
+        memory: the file stays behind SQL's generation, so no process trusts it, and the next write
+        saves again."""
+        try:
+            index.save(self._index_path(collection), generation)
+        except OSError as e:
+            self._unsaved.add(collection)
+            log.warning(
+                "could not save the index of collection %s (%s); answering from memory, "
+                "it is saved again on the next change",
+                collection,
+                _os_reason(e),
+            )
+            return False
+        self._unsaved.discard(collection)
+        return True
+
+    def _save_if_idle(self, collection: str, index: VectorIndex, generation: int) -> None:
+        """Save an index a reader rebuilt, when no writer holds the collection and SQL is still at
+        `generation` (never wait: a writer will save its own)."""
+        lock = self._lock(collection)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            fd = self._lock_fd(collection)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return
+            try:
+                if self.store.generation(collection) == generation:
+                    self._save_index(collection, index, generation)
+            finally:
+                os.close(fd)
+        finally:
+            lock.release()
+
+    def _install(self, collection: str, shelf: Shelf, generation: int) -> Shelf:
+        """Publish `shelf` (at SQL `generation`) unless a newer one is already in place; returns the
+        shelf in place."""
+        with self._shelves_lock:
+            if self._gens.get(collection, -1) > generation and collection in self._shelves:
+                return self._shelves[collection]
+            self._shelves[collection] = shelf
+            self._shelves.move_to_end(collection)
+            self._gens[collection] = generation
+        self._evict(keep=collection)
+        return shelf
 
     def _current_shelf(self, collection: str) -> Shelf:
-        """The shelf, reloaded if another process replaced the index file; call inside `_writing`."""
+        """The shelf as SQL holds the collection now; call inside `_writing` (no writer can move SQL)."""
         shelf = self._shelves.get(collection)
-        if shelf is None or self._stamps.get(collection) != self._file_stamp(collection):
-            shelf = self._load_shelf(collection)
-            self._shelves[collection] = shelf
-            self._evict(keep=collection)
-            if shelf.passages.kind == FLAT and shelf.passages.count >= self.settings.ivf_threshold:
-                self._rebuild_in_background(collection)  # e.g. the threshold was lowered
+        gen = self.store.generation(collection)
+        if shelf is not None and self._gens.get(collection) == gen:
+            return shelf
+        self._check_model()
+        rows, chunk_rows = self._read_rows(collection)
+        index = self._stored_index(collection, chunk_rows, gen)
+        if index is None:
+            index = self._build_index(rows, chunk_rows)
+            self._save_index(collection, index, gen)
+        shelf = self._install(
+            collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen
+        )
+        self._grown(collection, shelf)
         return shelf
+
+    def _grown(self, collection: str, shelf: Shelf) -> None:
+        if shelf.passages.kind == FLAT and shelf.passages.count >= self.settings.ivf_threshold:
+            self._rebuild_in_background(collection)  # e.g. the threshold was lowered
+
+    def _clean_temporary_files(self) -> None:
+        """Remove index temporaries a crash left behind (older than any save in progress)."""
+        cutoff = time.time() - 15 * 60
+        d = self.settings.index_dir
+        for f in d.glob(".*.tmp") if d.exists() else []:
+            with contextlib.suppress(OSError):
+                if f.stat().st_mtime < cutoff:
+                    f.unlink()
+                    log.info("removed %s, left by an interrupted save", f)
 
     def _evict(self, keep: str) -> None:
         """Drop the least recently used shelves past `max_loaded_collections` (0 = no limit); they are
@@ -306,7 +388,7 @@ class Library:
                     break
                 if name != keep:
                     del self._shelves[name]
-                    self._stamps.pop(name, None)
+                    self._gens.pop(name, None)
                     log.info("unloaded collection %s (least recently used)", name)
 
     @property
@@ -348,7 +430,8 @@ class Library:
                 self._model_checked = True
                 for c in self.store.collections():
                     self._reencode(c)
-            self._set_meta("model", self.embedder.model_id)
+            if stored != self.embedder.model_id:  # a write only when it changes (readers never write)
+                self._set_meta("model", self.embedder.model_id)
             self._model_checked = True
 
     def _set_meta(self, key: str, value: str) -> None:
@@ -365,16 +448,42 @@ class Library:
 
     def shelf(self, collection: str) -> Shelf:
         """The collection's current shelf, loading (or rebuilding) it on first use, and reloading it
-        when another process has replaced the index file since (one stat call per question)."""
+        when SQL has moved on since (another process wrote; one small query per question).
+
+        Never waits on a writer: while this process writes the collection, questions use the shelf
+        in place (the writer publishes the next); another process's write is read from SQL."""
         check_collection(collection)
         shelf = self._shelves.get(collection)
-        if shelf is not None and self._stamps.get(collection) == self._file_stamp(collection):
+        if shelf is not None and (
+            self._lock(collection).locked() or self._gens.get(collection) == self.store.generation(collection)
+        ):
             with self._shelves_lock:
                 if collection in self._shelves:
                     self._shelves.move_to_end(collection)
             return shelf
-        with self._writing(collection):
-            return self._current_shelf(collection)
+        return self._refresh(collection)
+
+    def _refresh(self, collection: str) -> Shelf:
+        """Load the collection as SQL holds it now, without the write lock: rows are read between two
+        reads of the generation, again if a writer committed in between."""
+        self._check_model()
+        for _ in range(5):
+            gen = self.store.generation(collection)
+            rows, chunk_rows = self._read_rows(collection)
+            if self.store.generation(collection) == gen:
+                break
+        else:  # a writer commits faster than we read: wait for a quiet moment
+            with self._writing(collection):
+                return self._current_shelf(collection)
+        index = self._stored_index(collection, chunk_rows, gen)
+        rebuilt = index is None
+        if index is None:
+            index = self._build_index(rows, chunk_rows)
+        shelf = self._install(collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen)
+        if rebuilt and shelf.passages is index:
+            self._save_if_idle(collection, index, gen)
+        self._grown(collection, shelf)
+        return shelf
 
     def _read_rows(self, collection: str) -> tuple[ShelfRows, list[tuple[int, int, int, int]]]:
         dim = self.embedder.dim
@@ -394,9 +503,10 @@ class Library:
         )
         return rows, chunk_rows
 
-    def _load_shelf(self, collection: str) -> Shelf:
-        self._check_model()
-        rows, chunk_rows = self._read_rows(collection)
+    def _stored_index(
+        self, collection: str, chunk_rows: Sequence[tuple[int, int, int, int]], generation: int
+    ) -> VectorIndex | None:
+        """The saved index when it is exactly SQL's at `generation`, else None (the caller rebuilds)."""
         path = self._index_path(collection)
         index = VectorIndex.load(path, nprobe=self.settings.nprobe)
         reason = None
@@ -404,19 +514,18 @@ class Library:
             reason = "missing or unreadable"
         elif index.model_id != self.embedder.model_id:
             reason = f"built by model {index.model_id!r}"
+        elif index.generation != generation:
+            # A crash (or a full disk) between the SQL commit and the index save.
+            reason = f"at generation {index.generation}, the database at {generation}"
         elif index.count != len(chunk_rows):
             reason = f"holds {index.count} vectors for {len(chunk_rows)} passages"
         elif not _same_ids(index, chunk_rows):
-            # Same count, other passages: a crash between SQL and the index after a remove + add.
             reason = "holding other passages than SQL"
-        if reason is not None:
-            if path.exists() or chunk_rows:
-                log.warning("index of collection %s is %s: rebuilding from SQL", collection, reason)
-            index = self._build_index(rows, chunk_rows)
-            index.save(path)
-        self._stamps[collection] = self._file_stamp(collection)
-        assert index is not None
-        return Shelf.from_rows(collection, self.embedder.dim, rows, index)
+        if reason is None:
+            return index
+        if path.exists() or chunk_rows:
+            log.warning("index of collection %s is %s: rebuilding from SQL", collection, reason)
+        return None
 
     def _build_index(self, rows: ShelfRows, chunk_rows: Sequence[tuple[int, int, int, int]]) -> VectorIndex:
         ids, vecs = _passage_vectors(rows, chunk_rows, self.embedder.dim)
@@ -438,78 +547,160 @@ class Library:
         *,
         added_by: str | None = None,
         progress: Progress | None = None,
+        errors: list[tuple[int, str]] | None = None,
     ) -> list[AddResult]:
-        """Add articles in one batch: one encoding pass, one transaction, one index update."""
+        """Add articles: encoded and stored in bounded batches (each one SQL transaction and one
+        index update, published to questions as it commits), so a long ingest never holds the
+        database's write lock for long and questions see its articles as they land.
+
+        A document whose text is already stored is "unchanged"; one whose source id is stored
+        "replaced" (its old sentences are never quoted again); both are re-checked under the
+        collection's lock, so concurrent writers of one source id leave one article. A bad
+        document raises InputError, or with `errors` is skipped and listed there as
+        (index in `docs`, message). Returns one result per document not skipped, in order."""
         check_collection(collection)
-        shelf = self.shelf(collection)
+        if added_by is not None and len(added_by) > 64:
+            raise InputError(f"added_by is {len(added_by)} characters long; at most 64 are stored.")
         results: list[AddResult | None] = [None] * len(docs)
+        skipped: set[int] = set()
         prepared: list[tuple[int, _Prepared]] = []
-        seen: dict[str, int] = {}
+        by_digest: dict[str, int] = {}  # first copy of each text in this batch
+        by_source: dict[str, int] = {}  # last document of each source id in this batch
         for i, doc in enumerate(docs):
-            if not doc.text.strip():
-                raise InputError(f"{doc.title or 'The article'} has no text.")
-            digest = content_hash(doc.text)
-            existing = self.store.find_by_hash(collection, digest)
-            if existing is not None:
-                results[i] = AddResult(ArticleInfo.of(existing), "unchanged")
+            try:
+                _check_document(doc)
+                digest = content_hash(doc.text)
+                if digest in by_digest:
+                    continue  # same text twice in one batch: reported as its first copy
+                existing = self.store.find_by_hash(collection, digest)
+                if existing is not None:
+                    results[i] = AddResult(ArticleInfo.of(existing), "unchanged")
+                    by_digest[digest] = i
+                    continue
+                spans = split_sentences(doc.text)
+                if not spans:
+                    raise InputError(f"{_name(doc)} has no sentences to quote.")
+            except InputError as e:
+                if errors is None:
+                    raise
+                errors.append((i, str(e)))
+                skipped.add(i)
                 continue
-            if digest in seen:
-                continue  # same text twice in one batch
-            seen[digest] = i
-            spans = split_sentences(doc.text)
-            if not spans:
-                raise InputError(f"{doc.title or 'The article'} has no sentences to quote.")
-            replaces = None
+            by_digest[digest] = i
             if doc.source_id:
-                old = self.store.find_by_source(collection, doc.source_id)
-                replaces = old.id if old is not None else None
-            prepared.append((i, _Prepared(doc, digest, spans, replaces)))
-        if not prepared:
-            return [r for r in results if r is not None]
-        if self.store.count_articles(collection) + len(prepared) > self.settings.max_articles:
+                by_source[doc.source_id] = i
+            prepared.append((i, _Prepared(doc, digest, spans, None)))
+        # Of several documents with one source id, the last is stored (the others are older copies).
+        prepared = [(i, p) for i, p in prepared if not p.doc.source_id or by_source[p.doc.source_id] == i]
+        if prepared and self.store.count_articles(collection) + len(prepared) > self.settings.max_articles:
             raise InputError(f"This collection is limited to {self.settings.max_articles} articles.")
 
-        texts = [p.doc.text[s:e] for _, p in prepared for s, e in p.spans]
-        vecs = self._encode(texts, progress)
+        total = sum(len(p.spans) for _, p in prepared)
+        done = 0
+        for batch in _batches(prepared, INSERT_SENTENCES, INSERT_ARTICLES):
+            texts = [p.doc.text[s:e] for _, p in batch for s, e in p.spans]
+            base = done
 
+            def step(k: int, _n: int, base: int = base) -> None:
+                if progress is not None:
+                    progress(base + k, total)
+
+            vecs = self._encode(texts, step if progress is not None else None)
+            for i, res in self._store_batch(collection, batch, vecs, added_by):
+                results[i] = res
+            done += len(texts)
+            if progress is not None:
+                progress(done, total)
+
+        # Copies inside the batch report what their first copy (or the last of their source id) got.
+        for i, doc in enumerate(docs):
+            if results[i] is None and i not in skipped:
+                j = by_source.get(doc.source_id or "", -1)
+                first = results[j] if j >= 0 and results[j] is not None else None
+                first = first or results[by_digest[content_hash(doc.text)]]
+                assert first is not None
+                results[i] = AddResult(first.article, "unchanged" if j < 0 else first.status)
+        return [r for r in results if r is not None]
+
+    def _store_batch(
+        self,
+        collection: str,
+        batch: list[tuple[int, _Prepared]],
+        vecs: np.ndarray,
+        added_by: str | None,
+    ) -> list[tuple[int, AddResult]]:
+        """Store one encoded batch under the collection's lock: what another writer stored since the
+        batch was prepared is re-checked first; then one transaction, then the index."""
+        out: list[tuple[int, AddResult]] = []
         with self._writing(collection):
             shelf = self._current_shelf(collection)
-            stored, new_rows, removed = self._insert(collection, prepared, vecs, added_by)
-            # SQL has committed: now the index (a crash here leaves a stale index, rebuilt on load).
+            live: list[tuple[int, _Prepared]] = []
+            keep: list[int] = []
+            offset = 0
+            for i, p in batch:
+                n = len(p.spans)
+                existing = self.store.find_by_hash(collection, p.digest)
+                if existing is not None:
+                    out.append((i, AddResult(ArticleInfo.of(existing), "unchanged")))
+                else:
+                    old = self.store.find_by_source(collection, p.doc.source_id) if p.doc.source_id else None
+                    p.replaces = old.id if old is not None else None
+                    live.append((i, p))
+                    keep.extend(range(offset, offset + n))
+                offset += n
+            if not live:
+                return out
+            replaced = {p.replaces for _, p in live if p.replaces is not None}
+            if replaced:
+                # Hide the old versions from questions before SQL drops them: no ghost quotes.
+                self._shelves[collection] = shelf.without_articles(replaced)
+            try:
+                stored, new_rows, removed, gen = self._insert(collection, live, vecs[keep], added_by)
+            except BaseException:
+                self._shelves[collection] = shelf
+                raise
+            # SQL has committed: now the index (a crash here leaves an index of an older generation,
+            # rebuilt on load).
             shelf.passages.remove(np.asarray(removed["chunks"], np.int64))
             ids, pvecs = _passage_vectors(new_rows, list(_chunk_tuples(new_rows)), self.embedder.dim)
             shelf.passages.add(ids, pvecs)
-            self._save_index(collection, shelf.passages)
+            self._save_index(collection, shelf.passages, gen)
             if removed["articles"]:
                 shelf = shelf.without_articles(set(removed["articles"]))
-            self._shelves[collection] = shelf.with_rows(new_rows)
-            outgrown = shelf.passages.kind == FLAT and shelf.passages.count >= self.settings.ivf_threshold
-        if outgrown:
-            self._rebuild_in_background(collection)
-        for (i, p), art in zip(prepared, stored, strict=True):
-            results[i] = AddResult(ArticleInfo.of(art), "replaced" if p.replaces else "added")
-        # A duplicate inside the batch reports the same article as its first copy.
-        by_digest = {p.digest: r for (i, p) in prepared if (r := results[i]) is not None}
-        for i, doc in enumerate(docs):
-            if results[i] is None:
-                first = by_digest[content_hash(doc.text)]
-                results[i] = AddResult(first.article, "unchanged")
-        return [r for r in results if r is not None]
+            shelf = self._install(collection, shelf.with_rows(new_rows), gen)
+        self._grown(collection, shelf)
+        for (i, p), art in zip(live, stored, strict=True):
+            out.append((i, AddResult(ArticleInfo.of(art), "replaced" if p.replaces else "added")))
+        return out
 
     def _insert(
         self, collection: str, prepared: list[tuple[int, _Prepared]], vecs: np.ndarray, added_by: str | None
-    ) -> tuple[list[Article], ShelfRows, dict[str, list[int]]]:
+    ) -> tuple[list[Article], ShelfRows, dict[str, list[int]], int]:
+        """One transaction: delete what is replaced, bulk-insert articles, sentences and passages,
+        bump the generation. Returns the articles, their shelf rows, what was removed, the generation."""
         size, overlap = self.settings.passage_sentences, self.settings.passage_overlap
         removed: dict[str, list[int]] = {"articles": [], "chunks": []}
-        stored: list[Article] = []
-        sid_all: list[np.ndarray] = []
-        art_all: list[np.ndarray] = []
-        st_all: list[np.ndarray] = []
-        en_all: list[np.ndarray] = []
+        now = datetime.now(UTC)
+        arts = [
+            Article(
+                collection=collection,
+                source_id=p.doc.source_id,
+                title=_clip(clean_title(p.doc.title), 512) or "Untitled",  # callers may skip extract
+                url=_clip(p.doc.url, 2048),
+                kind=p.doc.kind,
+                text=p.doc.text,
+                content_hash=p.digest,
+                n_sentences=len(p.spans),
+                n_chunks=0,
+                added_by=added_by,
+                created_at=now,
+            )
+            for _, p in prepared
+        ]
+        passages = [make_passages(p.spans, size=size, overlap=overlap) for _, p in prepared]
+        for a, ps in zip(arts, passages, strict=True):
+            a.n_chunks = len(ps)
         chunks: dict[int, tuple[int, int, int]] = {}
-        texts: dict[int, str] = {}
-        titles: dict[int, str] = {}
-        refs: dict[int, tuple[str | None, str | None]] = {}
         try:
             with self.store.session() as s:
                 for _, p in prepared:
@@ -518,89 +709,80 @@ class Library:
                         removed["chunks"].extend(int(c) for c in old_chunks if c is not None)
                         removed["articles"].append(p.replaces)
                         self.store.delete_article(s, p.replaces)
-                offset = 0
-                for _, p in prepared:
-                    doc = p.doc
-                    passages = make_passages(p.spans, size=size, overlap=overlap)
-                    art = Article(
-                        collection=collection,
-                        source_id=doc.source_id,
-                        title=_clip(clean_title(doc.title), 512) or "Untitled",  # callers may skip extract
-                        url=_clip(doc.url, 2048),
-                        kind=doc.kind,
-                        text=doc.text,
-                        content_hash=p.digest,
-                        n_sentences=len(p.spans),
-                        n_chunks=len(passages),
-                        added_by=added_by,
+                columns = ("collection", "source_id", "title", "url", "kind", "text", "content_hash")
+                more = ("n_sentences", "n_chunks", "added_by", "created_at")
+                aids = (
+                    s.execute(
+                        insert(Article).returning(col(Article.id), sort_by_parameter_order=True),
+                        [{k: getattr(a, k) for k in columns + more} for a in arts],
                     )
-                    s.add(art)
-                    s.flush()
-                    assert art.id is not None
-                    n = len(p.spans)
-                    sent_params = [
-                        {
-                            "collection": collection,
-                            "article_id": art.id,
-                            "ordinal": k,
-                            "start": a,
-                            "end": b,
-                            "vector": vector_bytes(vecs[offset + k]),
-                        }
-                        for k, (a, b) in enumerate(p.spans)
-                    ]
-                    sids = (
-                        s.execute(
-                            insert(Sentence).returning(col(Sentence.id), sort_by_parameter_order=True),
-                            sent_params,
+                    .scalars()
+                    .all()
+                )
+                for a, aid in zip(arts, aids, strict=True):
+                    a.id = int(aid)
+                sent_params = []
+                row = 0
+                for art, (_, p) in zip(arts, prepared, strict=True):
+                    for k, (x, y) in enumerate(p.spans):
+                        sent_params.append(
+                            {
+                                "collection": collection,
+                                "article_id": art.id,
+                                "ordinal": k,
+                                "start": x,
+                                "end": y,
+                                "vector": vector_bytes(vecs[row]),
+                            }
                         )
-                        .scalars()
-                        .all()
+                        row += 1
+                sids = (
+                    s.execute(
+                        insert(Sentence).returning(col(Sentence.id), sort_by_parameter_order=True),
+                        sent_params,
                     )
-                    chunk_params = [
-                        {
-                            "collection": collection,
-                            "article_id": art.id,
-                            "first": c.first,
-                            "last": c.last,
-                            "start": c.start,
-                            "end": c.end,
-                        }
-                        for c in passages
-                    ]
-                    cids = (
-                        s.execute(
-                            insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params
-                        )
-                        .scalars()
-                        .all()
-                    )
-                    for cid, c in zip(cids, passages, strict=True):
-                        chunks[int(cid)] = (art.id, c.first, c.last)
-                    sid_all.append(np.asarray(sids, np.int64))
-                    art_all.append(np.full(n, art.id, np.int64))
-                    st_all.append(np.asarray([a for a, _ in p.spans], np.int64))
-                    en_all.append(np.asarray([b for _, b in p.spans], np.int64))
-                    texts[art.id] = doc.text
-                    titles[art.id] = art.title
-                    refs[art.id] = (art.url, art.source_id)
-                    stored.append(art)
-                    offset += n
+                    .scalars()
+                    .all()
+                )
+                chunk_params = [
+                    {
+                        "collection": collection,
+                        "article_id": a.id,
+                        "first": c.first,
+                        "last": c.last,
+                        "start": c.start,
+                        "end": c.end,
+                    }
+                    for a, ps in zip(arts, passages, strict=True)
+                    for c in ps
+                ]
+                cids = (
+                    s.execute(insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params)
+                    .scalars()
+                    .all()
+                )
+                flat = [(a.id, c) for a, ps in zip(arts, passages, strict=True) for c in ps]
+                for cid, (aid, c) in zip(cids, flat, strict=True):
+                    assert aid is not None
+                    chunks[int(cid)] = (aid, c.first, c.last)
+                self.store.bump(s, collection)
                 s.commit()
-        except SQLAlchemyError as e:
-            raise StoreError(f"Could not store the article: {e.__class__.__name__}") from e
+                gen = self.store.generation(collection)
+        except (SQLAlchemyError, StoreError) as e:
+            raise StoreError(f"Could not store the article: {_db_reason(e)}") from e
+        ids = [int(a.id) for a in arts if a.id is not None]
         rows = ShelfRows(
-            np.concatenate(sid_all),
-            np.concatenate(art_all),
-            np.concatenate(st_all),
-            np.concatenate(en_all),
+            np.asarray(sids, np.int64),
+            np.concatenate([np.full(len(p.spans), aid, np.int64) for aid, (_, p) in zip(ids, prepared, strict=True)]),
+            np.asarray([x for _, p in prepared for x, _ in p.spans], np.int64),
+            np.asarray([y for _, p in prepared for _, y in p.spans], np.int64),
             np.ascontiguousarray(vecs, np.float32),
-            texts,
-            titles,
+            {a.id: a.text for a in arts if a.id is not None},
+            {a.id: a.title for a in arts if a.id is not None},
             chunks,
-            refs,
+            {a.id: (a.url, a.source_id) for a in arts if a.id is not None},
         )
-        return stored, rows, removed
+        return arts, rows, removed, gen
 
     def add_bytes(
         self,
@@ -683,22 +865,30 @@ class Library:
     # -- removing and listing -----------------------------------------------------------------
 
     def find(self, collection: str, ref: str | int) -> Article:
-        """An article by database id or source id."""
+        """An article by source id (what exports and `list` show), else by database id: a str ref is
+        a source id first, so "1" is the article imported with id "1" when there is one; "#12" or an
+        int is always database id 12."""
         check_collection(collection)
         art = None
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            art = self.store.get_article(collection, int(ref))
-        if art is None and isinstance(ref, str):
-            art = self.store.find_by_source(collection, ref)
+        if isinstance(ref, str):
+            if ref.startswith("#") and ref[1:].isdigit():
+                ref = int(ref[1:])
+            else:
+                art = self.store.find_by_source(collection, ref)
+                if art is None and ref.isdigit() and len(ref) < 19:
+                    art = self.store.get_article(collection, int(ref))
+        if isinstance(ref, int):
+            art = self.store.get_article(collection, ref)
         if art is None:
             raise NotFound(f"There is no article {ref!s} in this collection.")
         return art
 
     def remove(self, collection: str, ref: str | int) -> ArticleInfo:
-        art = self.find(collection, ref)
-        assert art.id is not None
-        self.shelf(collection)
+        """Remove an article; works while the index cannot be saved (disk full), to free space."""
+        self.find(collection, ref)  # a clear NotFound before taking the lock
         with self._writing(collection):
+            art = self.find(collection, ref)  # again: another writer may have removed or replaced it
+            assert art.id is not None
             shelf = self._current_shelf(collection)
             # Hide it from questions first, then delete: no ghost hits in between.
             self._shelves[collection] = shelf.without_articles({art.id})
@@ -710,12 +900,15 @@ class Library:
                         if c is not None
                     ]
                     self.store.delete_article(s, art.id)
+                    self.store.bump(s, collection)
                     s.commit()
-            except SQLAlchemyError as e:
+            except (SQLAlchemyError, StoreError) as e:
                 self._shelves[collection] = shelf
-                raise StoreError(f"Could not remove the article: {e.__class__.__name__}") from e
+                raise StoreError(f"Could not remove the article: {_db_reason(e)}") from e
+            gen = self.store.generation(collection)
             shelf.passages.remove(np.asarray(chunk_ids, np.int64))
-            self._save_index(collection, shelf.passages)
+            self._save_index(collection, shelf.passages, gen)
+            self._install(collection, self._shelves[collection], gen)
         return ArticleInfo.of(art)
 
     def articles(self, collection: str, *, offset: int = 0, limit: int | None = None) -> list[ArticleInfo]:
@@ -740,6 +933,10 @@ class Library:
         q = " ".join(question.split())
         if not q:
             raise InputError("Please ask a question.")
+        try:
+            q.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError("The question is not valid text (it holds a lone surrogate, not UTF-8).") from e
         if len(q) > self.settings.max_question_chars:
             raise InputError(
                 f"That question is {len(q):,} characters long; please keep it under "
@@ -1050,17 +1247,19 @@ class Library:
         self._check_model()
         if reencode:
             self._reencode(collection, progress)
+        gen = self.store.generation(collection)
         rows, chunk_rows = self._read_rows(collection)
         index = self._build_index(rows, chunk_rows)
         shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
         with self._writing(collection):
-            # Writes that landed while we were building are in SQL: if the passages moved, read again.
-            if not _same_ids(index, self.store.chunk_rows(collection)):
+            # Writes that landed while we were building are in SQL: if any did, read again.
+            if self.store.generation(collection) != gen:
+                gen = self.store.generation(collection)
                 rows, chunk_rows = self._read_rows(collection)
                 index = self._build_index(rows, chunk_rows)
                 shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
-            self._save_index(collection, index)
-            self._shelves[collection] = shelf
+            self._save_index(collection, index, gen)
+            shelf = self._install(collection, shelf, gen)
         return shelf
 
     def _reencode(self, collection: str, progress: Progress | None = None) -> None:
@@ -1074,6 +1273,7 @@ class Library:
                 if row is not None:
                     row.vector = vector_bytes(v)
                     s.add(row)
+            self.store.bump(s, collection)
             s.commit()
 
     def collections(self) -> list[str]:
@@ -1102,6 +1302,9 @@ class Library:
     def doctor(self) -> list[str]:
         """Problems found when comparing SQL with the index files (empty when all agree)."""
         problems: list[str] = []
+        damage = self.store.damage()
+        if damage:
+            return [f"the database is damaged: {damage}"]
         for c in self.store.collections():
             path = self._index_path(c)
             chunk_ids = {r[0] for r in self.store.chunk_rows(c)}
@@ -1110,6 +1313,12 @@ class Library:
             if index is None or meta is None:
                 problems.append(f"collection {c}: index file {path} is missing or unreadable")
                 continue
+            gen = self.store.generation(c)
+            if meta.generation != gen:
+                problems.append(
+                    f"collection {c}: index saved at generation {meta.generation}, the database is at "
+                    f"{gen} (stale: written before the last change was saved)"
+                )
             if meta.model_id != self.settings_model_id():
                 problems.append(
                     f"collection {c}: index built by {meta.model_id!r}, configured "
@@ -1218,6 +1427,61 @@ def _rarity(shelf: Shelf) -> Callable[[str], float]:
         return 1.0 if j is None or j >= len(idf) else float(min(1.0, max(0.0, idf[j] / top)))
 
     return rarity
+
+
+def _name(doc: Document) -> str:
+    return repr(doc.source_id) if doc.source_id else (doc.title or "The article")
+
+
+def _check_document(doc: Document) -> None:
+    """The rules every engine can store, checked before anything is written (SQLite would take a NUL
+    or a 600-character source id that PostgreSQL refuses)."""
+    if not doc.text.strip():
+        raise InputError(f"{_name(doc)} has no text.")
+    fields = (("text", doc.text), ("title", doc.title), ("source id", doc.source_id), ("url", doc.url))
+    for label, value in fields:
+        if not value:
+            continue
+        if "\x00" in value:
+            raise InputError(f"The {label} of {_name(doc)} contains a NUL character, which cannot be stored.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(
+                f"The {label} of {_name(doc)} is not valid Unicode (a lone surrogate at character {e.start})."
+            ) from e
+    if doc.source_id is not None and len(doc.source_id) > MAX_SOURCE_ID:
+        raise InputError(
+            f"The source id {doc.source_id[:40]!r}... is {len(doc.source_id)} characters long; "
+            f"at most {MAX_SOURCE_ID}."
+        )
+
+
+def _batches(
+    items: list[tuple[int, _Prepared]], max_sentences: int, max_articles: int
+) -> Iterator[list[tuple[int, _Prepared]]]:
+    batch: list[tuple[int, _Prepared]] = []
+    n = 0
+    for item in items:
+        k = len(item[1].spans)
+        if batch and (n + k > max_sentences or len(batch) >= max_articles):
+            yield batch
+            batch, n = [], 0
+        batch.append(item)
+        n += k
+    if batch:
+        yield batch
+
+
+def _db_reason(e: BaseException) -> str:
+    cause = e.__cause__ if isinstance(e, StoreError) and e.__cause__ is not None else e
+    return describe_db_error(cause) if isinstance(cause, SQLAlchemyError) else str(e)
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return e.strerror or str(e)
 
 
 def _clip(s: str | None, n: int) -> str | None:

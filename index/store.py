@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, event, func
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, event, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
 from index import migrations
 from index.errors import StoreError
@@ -113,11 +113,41 @@ class Feedback(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
+class CollectionState(SQLModel, table=True):
+    """A collection's write generation: bumped in the same transaction as every change to its
+    articles; the index file records the generation it was built at (a stale index never passes)."""
+
+    collection: str = Field(primary_key=True, max_length=64)
+    generation: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
 class Meta(SQLModel, table=True):
     """Key/value facts about the database itself (schema version)."""
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=256)
+
+
+def describe_db_error(e: BaseException) -> str:
+    """A database failure in one plain line (no SQL, no SQLAlchemy links)."""
+    orig = getattr(e, "orig", None) or e
+    msg = " ".join(str(orig).split())
+    low = msg.lower()
+    if "disk is full" in low or "no space left" in low or "disk full" in low:
+        return "the disk is full; free some space and try again"
+    if "database is locked" in low:
+        return "the database is busy (another quotebot process is writing); try again in a moment"
+    if (
+        "could not decode" in low
+        or "malformed" in low
+        or "not a database" in low
+        or "disk i/o error" in low
+    ):
+        return (
+            f"the database file is damaged ({msg[:120]}); restore a backup "
+            "(quotebot export / import) or a copy of the file"
+        )
+    return f"{orig.__class__.__name__}: {msg[:200]}"
 
 
 def content_hash(text: str) -> str:
@@ -189,11 +219,52 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            yield s
+        """A session; a database failure inside it becomes a StoreError with one plain line."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as s:
+                yield s
+        except SQLAlchemyError as e:
+            raise StoreError(f"Database error: {describe_db_error(e)}") from e
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def damage(self) -> str | None:
+        """What is wrong with the database file itself (SQLite's quick_check, and every text read
+        back), or None when it is sound."""
+        try:
+            with self.engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+                    if rows != ["ok"]:
+                        return "; ".join(rows[:3])
+            with self.session() as s:
+                for _ in s.exec(select(Article.id, Article.title, Article.text, Article.source_id)):
+                    pass
+        except (SQLAlchemyError, StoreError) as e:
+            cause = e.__cause__ if isinstance(e, StoreError) and e.__cause__ is not None else e
+            return describe_db_error(cause)
+        return None
+
+    # -- write generations ------------------------------------------------------------------
+
+    def generation(self, collection: str) -> int:
+        """The collection's write generation (0 before its first write)."""
+        with self.session() as s:
+            row = s.get(CollectionState, collection)
+            return int(row.generation) if row is not None else 0
+
+    @staticmethod
+    def bump(s: Session, collection: str) -> None:
+        """Advance the collection's generation inside the caller's write transaction (writers of one
+        collection are serialised by the library's collection lock)."""
+        done = s.exec(
+            update(CollectionState)  # type: ignore[call-overload]
+            .where(col(CollectionState.collection) == collection)
+            .values(generation=col(CollectionState.generation) + 1)
+        )
+        if not done.rowcount:
+            s.add(CollectionState(collection=collection, generation=1))
 
     # -- articles ---------------------------------------------------------------------------
 

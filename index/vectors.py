@@ -38,6 +38,7 @@ class IndexMeta:
     dim: int
     count: int
     kind: str
+    generation: int | None = None  # the collection's SQL write generation it was saved at
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -68,9 +69,16 @@ class VectorIndex:
     """A passage-vector index for one collection."""
 
     def __init__(
-        self, dim: int, model_id: str, index: Any | None = None, kind: str = FLAT, nprobe: int = 32
+        self,
+        dim: int,
+        model_id: str,
+        index: Any | None = None,
+        kind: str = FLAT,
+        nprobe: int = 32,
+        generation: int | None = None,
     ) -> None:
         self.dim = dim
+        self.generation = generation  # as read from the meta file (None: unknown, an older file)
         self.model_id = model_id
         self.kind = kind
         self.nprobe = nprobe
@@ -158,12 +166,12 @@ class VectorIndex:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write the index, then its meta file, each atomically (a crash leaves a stale pair, which
-        `load` detects by count or model and rebuilds from SQL)."""
+    def save(self, path: Path, generation: int | None = None) -> None:
+        """Write the index, then its meta file (with the SQL `generation` it matches), each atomically:
+        a crash between them leaves a pair whose meta or generation disagrees, rebuilt from SQL."""
         with self._lock:
             blob = faiss.serialize_index(self._index).tobytes()
-            meta = IndexMeta(self.model_id, self.dim, int(self._index.ntotal), self.kind)
+            meta = IndexMeta(self.model_id, self.dim, int(self._index.ntotal), self.kind, generation)
         _atomic_write(path, blob)
         _atomic_write(path.with_suffix(".json"), json.dumps(meta.__dict__).encode())
 
@@ -171,8 +179,15 @@ class VectorIndex:
     def read_meta(path: Path) -> IndexMeta | None:
         try:
             raw = json.loads(path.with_suffix(".json").read_text())
-            return IndexMeta(str(raw["model_id"]), int(raw["dim"]), int(raw["count"]), str(raw["kind"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            gen = raw.get("generation")
+            return IndexMeta(
+                str(raw["model_id"]),
+                int(raw["dim"]),
+                int(raw["count"]),
+                str(raw["kind"]),
+                None if gen is None else int(gen),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     @classmethod
@@ -188,4 +203,4 @@ class VectorIndex:
             return None
         if int(index.ntotal) != meta.count or int(index.d) != meta.dim:
             return None
-        return cls(meta.dim, meta.model_id, index, meta.kind, nprobe)
+        return cls(meta.dim, meta.model_id, index, meta.kind, nprobe, meta.generation)

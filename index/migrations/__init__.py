@@ -91,6 +91,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     known = {s.revision for s in script.walk_revisions()}
+    if revision == "head":
+        # The common case, a database already at head, takes no lock: a long write by another
+        # process (an ingest holding SQLite's write lock) must not keep this one from starting.
+        with engine.connect() as conn:
+            if current_revisions(conn) == {script.get_current_head()}:
+                return
     with engine.begin() as conn:
         # Processes starting together (a bot, a CLI, several shards) must not migrate at the same time.
         if conn.dialect.name == "postgresql":

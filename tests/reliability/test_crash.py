@@ -133,7 +133,7 @@ def test_crash_between_sql_and_index_after_a_same_size_replace_is_repaired(tmp_p
     [old] = lib.add_documents(COLLECTION, [Document(article_text("a", 6), "Article a", source_id="x")])
     [other] = lib.add_documents(COLLECTION, [Document(article_text("b", 5), "Article b", source_id="y")])
     saved = VectorIndex.save
-    VectorIndex.save = lambda self, path: None  # type: ignore[method-assign]
+    VectorIndex.save = lambda self, path, generation=None: None  # type: ignore[method-assign]
     try:
         [new] = lib.add_documents(COLLECTION, [Document(article_text("c", 6), "Article c", source_id="x")])
     finally:
