@@ -277,11 +277,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     return EXIT_USER if failures else 0
 
 
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def question_problem(question: str, max_chars: int) -> str | None:
     """Why `question` cannot be asked (a short phrase), or None when it can."""
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError:
+    if not _is_text(question):
         return "question is not valid text (UTF-8)"
     flat = " ".join(question.split())
     if not flat or len(flat) > max_chars:
@@ -327,6 +333,9 @@ def _batch_error(qid: Any, error: str) -> dict[str, Any]:
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if (args.question is None) == (args.batch is None):
         raise InputError("Give either a QUESTION or --batch FILE.")
+    if args.question is not None and not _is_text(args.question):
+        # A command-line argument that was not UTF-8 arrives with lone surrogates (surrogateescape).
+        raise InputError("The question is not valid text (UTF-8).")
     lib = _open_library(settings)
     coll = collection_of(args)
     if lib.count(coll) == 0:
@@ -352,8 +361,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 rec = answer_json(next(answers), qid, always_quote=args.always_quote)
             out.write(json_line(rec) + "\n")
         return 0
-    if question_problem(args.question, limit) == "question is not valid text (UTF-8)":
-        raise InputError("The question is not valid text (UTF-8).")
     ans = lib.ask(coll, args.question, alternatives=args.alternatives)
     if args.json:
         out.write(json_line(answer_json(ans, always_quote=args.always_quote)) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -182,6 +183,8 @@ def test_a_database_error_is_one_line_without_sqlalchemy_background(tmp_path: Pa
 
 # -- item 11: no raw control characters on the terminal ------------------------------------------------
 
+HOSTILE_TITLE = "T\x1b[1mitle\u202e \x00"
+HOSTILE_URL = "https://example.org/\x1b]8;;x\x07"
 HOSTILE = "Kites \x1b[2J\x1b]0;pwned\x07fly \x9b31m best \u202eevil\u202c in\u200b steady \u2066winds\u2069."
 
 
@@ -199,7 +202,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 def test_stored_escapes_never_reach_the_terminal_raw(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "hostile.jsonl"
-    record = {"id": "k\x1b[31mites\u202e", "title": "Kites", "text": HOSTILE}
+    record = {"id": "kites", "title": "Kites", "text": HOSTILE}
     source.write_text(json.dumps(record) + "\n", encoding="utf-8")
     code, out, err = cli("ingest", str(source))
     assert code == 0, err
@@ -207,28 +210,36 @@ def test_stored_escapes_never_reach_the_terminal_raw(cli, tmp_path: Path) -> Non
     # Stored exactly as given (the text is untouched; only output is neutralised).
     lib = Library(LibrarySettings(data_dir=cli.data, model=FAKE_MODEL), embedder=FakeEmbedder())
     try:
-        assert lib.article_text("local", record["id"])[1] == HOSTILE
+        assert lib.article_text("local", "kites")[1] == HOSTILE
     finally:
         lib.close()
+    # A title and a url that today's ingest would clean or refuse, as an older version or another
+    # tool may have stored them.
+    with sqlite3.connect(cli.data / "quotebot.db") as db:
+        db.execute("UPDATE article SET title = ?, url = ?", (HOSTILE_TITLE, HOSTILE_URL))
 
     code, out, err = cli("ask", "In what winds do kites fly best?")
     assert code == 0, err
     assert not RAW.search(out), ascii(out)
     assert "\\x1b[2J" in out and "\\x9b31m" in out and "\\u202eevil" in out
-    assert "k\\x1b[31mites\\u202e" in out  # the source id, escaped too
+    assert "T\\x1b[1mitle\\u202e" in out and "\\x1b]8;;x\\x07" in out  # title and url, escaped too
 
     code, out, err = cli("list")
     assert code == 0, err
-    assert not RAW.search(out) and "k\\x1b[31mites\\u202e" in out
+    assert not RAW.search(out), ascii(out)
+    assert "T\\x1b[1mitle\\u202e" in out and "\\x1b]8;;x\\x07" in out
 
     # JSON output: escaped in the JSON (nothing raw on the terminal), the exact text once parsed.
     code, out, err = cli("ask", "--json", "In what winds do kites fly best?")
     assert code == 0, err
     assert not RAW.search(out), ascii(out)
     rec = json.loads(out)
-    assert rec["quote"] == HOSTILE and rec["article_id"] == record["id"]
+    assert rec["quote"] == HOSTILE and rec["title"] == HOSTILE_TITLE and rec["url"] == HOSTILE_URL
     code, out, _ = cli("list", "--json")
-    assert not RAW.search(out) and json.loads(out)["source_id"] == record["id"]
+    assert not RAW.search(out) and json.loads(out)["title"] == HOSTILE_TITLE
+
+    code, out, err = cli("remove", "kites")
+    assert code == 0 and not RAW.search(out) and "T\\x1b[1mitle" in out
 
     # An error that echoes hostile input is one line with the input escaped.
     code, out, err = cli("remove", "no\x1b]0;such\x07\nid")
@@ -246,3 +257,19 @@ def test_format_answer_escapes_titles_urls_and_text() -> None:
     assert "\\x00" in text and "\\x9b0m" in text and "\\u2067" in text
     declined = format_answer(Answer("q?", None, 0.42, best=q, related=[alt]), alternatives=2)
     assert not RAW.search(declined), ascii(declined)
+
+
+def test_a_batch_of_only_refused_lines_is_one_error_record_each(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "a.jsonl"
+    source.write_text("".join(json.dumps(a) + "\n" for a in ARTICLES), encoding="utf-8")
+    assert cli("ingest", str(source))[0] == 0
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(
+        '{"qid": "a", "question": null}\n\n{"qid": 7, "question": ["x"]}\n{"qid": null, "question": "ok?"}\n'
+    )
+    code, out, err = cli("ask", "--batch", str(batch), "--json")
+    assert code == 0, err
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert [r["qid"] for r in recs] == ["a", "7", None]
+    assert all(r["quote"] is None and r["error"] for r in recs)
+    assert "qid" in recs[2]["error"]
