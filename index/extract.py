@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import json
 import logging
 import re
+import time
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import PurePosixPath
@@ -25,6 +28,20 @@ __all__ = ["Document", "clean_plain_text", "clean_title", "extract"]
 log = logging.getLogger(__name__)
 
 
+class _RelayToDebug(logging.Handler):
+    """Re-log trafilatura's records at DEBUG under our logger: its warnings ("discarding data") are
+    about its own heuristics, never something the user did, and must not reach stderr or the bot log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("trafilatura %s: %s", record.levelname.lower(), record.getMessage())
+
+
+_trafilatura_log = logging.getLogger("trafilatura")
+_trafilatura_log.propagate = False
+if not any(isinstance(handler, _RelayToDebug) for handler in _trafilatura_log.handlers):
+    _trafilatura_log.addHandler(_RelayToDebug())
+
+
 @dataclass(frozen=True)
 class Document:
     """One article's text, ready to be split into sentences and quoted."""
@@ -38,6 +55,12 @@ class Document:
 
 MAX_TITLE_CHARS = 200
 MAX_PDF_PAGES = 2_000
+# A PDF's page content (drawing instructions, decompressed) is a few times the text it yields (2.6x and
+# 3.9x in two LaTeX manuals); more than this multiple of max_bytes across all pages is a decompression
+# bomb: a 2.7 MB file of 40 pages x 70 MB of whitespace took 213 s and 3 GB before this limit.
+PDF_CONTENT_BYTES_PER_TEXT_BYTE = 5
+# Wall-clock limit for reading one file; only PDF extraction checks it (page by page, stream by stream).
+MAX_EXTRACT_SECONDS = 30.0
 # libxml2 checks each new attribute against the element's others, so parsing is quadratic in the
 # attribute count (100,000 attributes take minutes); no real page comes near this.
 MAX_HTML_ATTRIBUTES_PER_TAG = 1_000
@@ -205,8 +228,18 @@ def extract(
     content_type: str | None = None,
     url: str | None = None,
     max_bytes: int = 20_000_000,
+    max_record_bytes: int | None = None,
+    time_limit_s: float = MAX_EXTRACT_SECONDS,
 ) -> list[Document]:
-    """Detect the format from content_type, then filename extension (.txt .md .markdown .html .htm .pdf .jsonl), then sniffing; return one Document (or many for .jsonl)."""
+    """Detect the format from content_type, then filename extension (.txt .md .markdown .html .htm .pdf .jsonl), then sniffing; return one Document (or many for .jsonl).
+
+    max_bytes limits the file, and so the one article it holds; a PDF may also unpack to at most
+    PDF_CONTENT_BYTES_PER_TEXT_BYTE x max_bytes of page content. max_record_bytes limits the UTF-8
+    size of each JSON Lines record's text (default: max_bytes), so a caller can allow a large .jsonl
+    file while holding each article in it to the per-article limit. time_limit_s bounds PDF reading.
+    """
+    if max_record_bytes is None:
+        max_record_bytes = max_bytes
     if len(data) > max_bytes:
         raise InputError(
             f"That file is {_megabytes(len(data))}, which is over the {_megabytes(max_bytes)} limit."
@@ -219,7 +252,7 @@ def extract(
     fallback_title = _title_from_filename(filename)
 
     if kind == "pdf":
-        text, title = _extract_pdf(data, max_chars=max_bytes)
+        text, title = _extract_pdf(data, max_chars=max_bytes, time_limit_s=time_limit_s)
         return [_document(text, title or fallback_title, url, "pdf")]
 
     _refuse_binary(data)
@@ -229,7 +262,7 @@ def extract(
         return [_document(text, title or fallback_title, url or found_url, "html")]
     raw = _decode(data)
     if kind == "jsonl":
-        return _extract_jsonl(raw)
+        return _extract_jsonl(raw, max_record_bytes)
     if kind == "markdown":
         text, title = _extract_markdown(raw)
         return [_document(text, title or fallback_title, url, "markdown")]
@@ -321,7 +354,7 @@ def _document(text: str, title: str, url: str | None, kind: str) -> Document:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 # ----------------------------------------------------------------------------------------- decoding
@@ -589,9 +622,12 @@ def _fallback_html_title(html: str) -> str | None:
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
 
 
-def _extract_pdf(data: bytes, *, max_chars: int) -> tuple[str, str | None]:
+def _extract_pdf(data: bytes, *, max_chars: int, time_limit_s: float) -> tuple[str, str | None]:
+    deadline = time.monotonic() + time_limit_s
+    # Page content is counted before pypdf parses it: parsing whitespace costs ~0.1 s per MB.
+    content_budget = PDF_CONTENT_BYTES_PER_TEXT_BYTE * max_chars
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pdf_stream_limit(content_budget):
             warnings.simplefilter("ignore")
             reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
@@ -601,17 +637,33 @@ def _extract_pdf(data: bytes, *, max_chars: int) -> tuple[str, str | None]:
                 raise InputError(f"That PDF has {page_count:,} pages; I read at most {MAX_PDF_PAGES:,}.")
             pages: list[str] = []
             total = 0
+            content = 0
             for page in reader.pages:
+                streams = list(_page_content_streams(page))
+                for stream in streams:
+                    _check_pdf_deadline(deadline, time_limit_s)
+                    content += _unpacked_size(stream)
+                    if content > content_budget:
+                        raise InputError(
+                            f"That PDF unpacks to more than {_megabytes(content_budget)} of page content, "
+                            "far more than its text could need, so I won't read it."
+                        )
+                _check_pdf_deadline(deadline, time_limit_s)
                 page_text = page.extract_text() or ""
+                _forget_decoded(streams)  # else pypdf keeps every page's unpacked content in memory
                 total += len(page_text)
                 if total > max_chars:
                     raise InputError("That PDF holds more text than I can store for one article.")
                 pages.append(page_text)
+            _check_pdf_deadline(deadline, time_limit_s)
             metadata_title = _pdf_metadata_title(reader)
     except InputError:
         raise
     except (RecursionError, MemoryError) as error:
         raise InputError("That PDF is malformed (its structure is nested too deeply).") from error
+    except pypdf.errors.LimitReachedError as error:
+        log.info("pypdf limit: %r", error)
+        raise InputError("That PDF is too large or too complex to read safely.") from error
     except Exception as error:  # pypdf raises PdfReadError, ValueError, KeyError, ... on broken files
         log.info("pypdf failed: %r", error)
         raise InputError("That PDF is damaged or malformed, so I can't read it.") from error
@@ -628,6 +680,82 @@ def _extract_pdf(data: bytes, *, max_chars: int) -> tuple[str, str | None]:
             body = _join_lines([title, "", body])
         title = metadata_title
     return body, title
+
+
+def _check_pdf_deadline(deadline: float, time_limit_s: float) -> None:
+    if time.monotonic() > deadline:
+        raise InputError(f"That PDF took more than {time_limit_s:g} seconds to read, so I gave up.")
+
+
+@contextlib.contextmanager
+def _pdf_stream_limit(limit: int) -> Iterator[None]:
+    """Let pypdf unpack no stream beyond limit bytes (its own cap is 75 MB), where pypdf supports it."""
+    apply_configuration = getattr(pypdf, "apply_configuration", None)
+    if apply_configuration is None:  # pypdf < 6.5: its 75 MB caps stand, and we count after each stream
+        yield
+        return
+    # Fields that this pypdf has, so a renamed or new one never breaks reading.
+    wanted = (
+        "zlib_maximum_output_length",
+        "lzw_maximum_output_length",
+        "run_length_maximum_output_length",
+        "brotli_maximum_output_length",
+        "array_based_stream_maximum_output_length",
+    )
+    current = pypdf.get_configuration()
+    overwrites = {name: min(getattr(current, name), limit + 1) for name in wanted if hasattr(current, name)}
+    with apply_configuration(**overwrites):
+        yield
+
+
+def _page_content_streams(page: Any) -> Iterator[Any]:
+    """The streams text extraction will unpack for page: its /Contents and its form XObjects."""
+    seen: set[int] = set()
+
+    def stream(value: Any) -> Any:
+        value = value.get_object() if value is not None else None
+        if isinstance(value, pypdf.generic.StreamObject) and id(value) not in seen:
+            seen.add(id(value))
+            return value
+        return None
+
+    contents = page.get("/Contents")
+    contents = contents.get_object() if contents is not None else None
+    for item in contents if isinstance(contents, pypdf.generic.ArrayObject) else [contents]:
+        found = stream(item)
+        if found is not None:
+            yield found
+    resources = [page.get("/Resources")]
+    while resources:
+        holder = resources.pop()
+        holder = holder.get_object() if holder is not None else None
+        if not isinstance(holder, pypdf.generic.DictionaryObject):
+            continue
+        xobjects = holder.get("/XObject")
+        xobjects = xobjects.get_object() if xobjects is not None else None
+        if not isinstance(xobjects, pypdf.generic.DictionaryObject):
+            continue
+        for value in xobjects.values():
+            form = stream(value)
+            if form is not None and form.get("/Subtype") == "/Form":
+                yield form
+                resources.append(form.get("/Resources"))
+
+
+def _unpacked_size(stream: Any) -> int:
+    try:
+        return len(stream.get_data())
+    except (pypdf.errors.LimitReachedError, RecursionError, MemoryError):
+        raise
+    except Exception as error:  # a broken stream: extract_text copes with it as it always has
+        log.info("pypdf could not unpack a content stream: %r", error)
+        return 0
+
+
+def _forget_decoded(streams: list[Any]) -> None:
+    for stream in streams:
+        if isinstance(stream, pypdf.generic.EncodedStreamObject):
+            stream.decoded_self = None
 
 
 def _decrypt_with_empty_password(reader: Any) -> None:
@@ -693,7 +821,17 @@ def _join_pdf_pages(pages: list[str]) -> str:
 # -------------------------------------------------------------------------------------- JSON Lines
 
 
-def _extract_jsonl(raw: str) -> list[Document]:
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _extract_jsonl(raw: str, max_record_bytes: int) -> list[Document]:
+    """One Document per record, its text kept exactly as written except for characters nobody can
+    mean in an article, treated as in a .txt file: a NUL is refused (a .txt file with a NUL is binary;
+    PostgreSQL cannot store one); other control characters (ESC, BEL, C1) and invisible format
+    characters (zero-width, bidirectional overrides, soft hyphen, BOM) are removed, and logged.
+    Tabs, line breaks and all other spacing stay. A lone surrogate (JSON "\\ud800") is refused in any
+    field; ids may hold no control characters; urls must be http(s)."""
     documents: list[Document] = []
     first_line_of_id: dict[str, int] = {}
     # Split on "\n" only: str.splitlines would also split inside strings at U+2028 and friends.
@@ -707,14 +845,23 @@ def _extract_jsonl(raw: str) -> list[Document]:
             raise InputError(f"Line {number} is not valid JSON ({reason}).") from error
         if not isinstance(record, dict):
             raise InputError(f'Line {number} is not a JSON object like {{"id": ..., "text": ...}}.')
+        source_id = _record_id(record.get("id"), number)
+        where = f"Line {number}"
+        named = f'{where} (id "{source_id}")' if source_id is not None else where
         text = record.get("text")
         if text is None:
-            raise InputError(f'Line {number} has no "text" field.')
+            raise InputError(f'{where} has no "text" field.')
         if not isinstance(text, str):
-            raise InputError(f'Line {number}: "text" must be a string.')
+            raise InputError(f'{where}: "text" must be a string.')
+        _refuse_bad_characters(text, "text", where)
+        size = len(text.encode("utf-8"))
+        if size > max_record_bytes:
+            raise InputError(
+                f'{named}: "text" is {size:,} bytes, over the {max_record_bytes:,}-byte limit for one article.'
+            )
+        text = _strip_invisible(text, where)
         if not text.strip():
-            raise InputError(f'Line {number}: "text" is empty.')
-        source_id = _record_id(record.get("id"), number)
+            raise InputError(f'{where}: "text" is empty.')
         if source_id is not None:
             if source_id in first_line_of_id:
                 raise InputError(
@@ -723,15 +870,15 @@ def _extract_jsonl(raw: str) -> list[Document]:
             first_line_of_id[source_id] = number
         title = record.get("title")
         if title is not None and not isinstance(title, str):
-            raise InputError(f'Line {number}: "title" must be a string.')
-        url = record.get("url")
-        if url is not None and not isinstance(url, str):
-            raise InputError(f'Line {number}: "url" must be a string.')
+            raise InputError(f'{where}: "title" must be a string.')
+        if title is not None:
+            _refuse_bad_characters(title, "title", where, allow_nul=True)  # a title is cleaned anyway
+        url = _record_url(record.get("url"), where)
         documents.append(
             Document(
                 text=text,
                 title=_tidy_title(title or "") or source_id or "Untitled",
-                url=url or None,
+                url=url,
                 source_id=source_id,
                 kind="jsonl",
             )
@@ -746,4 +893,46 @@ def _record_id(value: object, number: int) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InputError(f'Line {number}: "id" must be a string or a whole number.')
-    return str(value)
+    source_id = str(value)
+    _refuse_bad_characters(source_id, "id", f"Line {number}")
+    if _ID_FORBIDDEN.search(source_id) or source_id.translate(_INVISIBLE) != source_id:
+        raise InputError(f'Line {number}: "id" contains control or invisible characters.')
+    return source_id
+
+
+def _record_url(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f'{where}: "url" must be a string.')
+    _refuse_bad_characters(value, "url", where)
+    if (
+        any(ord(char) < 33 or 127 <= ord(char) <= 160 for char in value)
+        or value.translate(_INVISIBLE) != value
+    ):
+        raise InputError(f'{where}: "url" contains spaces, control or invisible characters.')
+    try:
+        parts = urlsplit(value)
+    except ValueError as error:
+        raise InputError(f'{where}: "url" is not a valid link.') from error
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        raise InputError(f'{where}: "url" must be an http:// or https:// link.')
+    return value
+
+
+def _refuse_bad_characters(value: str, field: str, where: str, *, allow_nul: bool = False) -> None:
+    if _SURROGATE.search(value):
+        raise InputError(
+            f'{where}: "{field}" contains a lone UTF-16 surrogate (like \\ud800), which is not a character.'
+        )
+    if not allow_nul and "\x00" in value:
+        raise InputError(f'{where}: "{field}" contains a NUL character (\\u0000).')
+
+
+def _strip_invisible(text: str, where: str) -> str:
+    cleaned = _CONTROL.sub("", text.translate(_INVISIBLE))
+    if len(cleaned) != len(text):
+        log.info(
+            "%s: removed %d control or invisible characters from the text.", where, len(text) - len(cleaned)
+        )
+    return cleaned

@@ -30,6 +30,11 @@ ALLOWED_CONTENT_TYPES = frozenset(
         "application/jsonl",
     }
 )
+# Media types that say nothing about the body: accepted when the body itself is a PDF (many servers
+# send PDFs as application/octet-stream or with no Content-Type at all), refused otherwise.
+_VAGUE_CONTENT_TYPES = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
+)
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES = 64 * 1024
 _MAX_URL_CHARS = 2_048
@@ -58,7 +63,7 @@ class Fetched:
     """A successfully fetched body."""
 
     url: str  # final URL after redirects
-    content_type: str  # lowercased media type without parameters
+    content_type: str  # lowercased media type without parameters; "application/pdf" for a sniffed PDF
     data: bytes
 
 
@@ -281,6 +286,9 @@ def _exchange(
         },
     )
     response = connection.getresponse()
+    if time.monotonic() >= deadline:
+        # The watchdog cut a dripped header block short; what was parsed of it is not the answer.
+        raise _timeout(policy)
     if response.status in _REDIRECT_STATUSES:
         location = response.getheader("Location")
         if not location:
@@ -290,18 +298,27 @@ def _exchange(
         reason = f" {response.reason}" if response.reason else ""
         raise FetchError(f"The site answered {response.status}{reason}, so there is nothing to read.")
     content_type = _media_type(response.getheader("Content-Type"))
-    if content_type not in ALLOWED_CONTENT_TYPES:
-        shown = content_type or "a file of unknown type"
-        raise FetchError(
-            f"That link is {shown}; I can read web pages, PDFs, Markdown, plain text and JSON Lines."
-        )
+    if content_type not in ALLOWED_CONTENT_TYPES and content_type not in _VAGUE_CONTENT_TYPES:
+        raise _unreadable_type(content_type)
     encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
     if encoding != "identity":
         raise FetchError(f"The site sent {encoding}-compressed data, which I didn't ask for.")
     length = response.getheader("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > policy.max_bytes:
         raise _too_large(policy)
-    return Fetched(url=url, content_type=content_type, data=_read_body(response, policy, deadline))
+    data = _read_body(response, policy, deadline)
+    if content_type in _VAGUE_CONTENT_TYPES:
+        if not data[:1024].lstrip().startswith(b"%PDF-"):
+            raise _unreadable_type(content_type)
+        content_type = "application/pdf"  # sniffed: the signature is unambiguous
+    return Fetched(url=url, content_type=content_type, data=data)
+
+
+def _unreadable_type(content_type: str) -> FetchError:
+    shown = "a file of unknown type" if content_type in _VAGUE_CONTENT_TYPES else content_type
+    return FetchError(
+        f"That link is {shown}; I can read web pages, PDFs, Markdown, plain text and JSON Lines."
+    )
 
 
 def _read_body(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:
