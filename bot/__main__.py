@@ -252,7 +252,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     for item in args.paths:
         try:
             with progress_bar(f"embedding {Path(item).name}", sys.stderr.isatty()) as bar:
-                if item.startswith(("http://", "https://")):
+                if item.lower().startswith(("http://", "https://")):
                     results = [lib.add_url(coll, item)]
                 elif "://" in item:
                     raise InputError(f"Only http(s) URLs and local files can be ingested, not {item!r}.")

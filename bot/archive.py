@@ -5,7 +5,9 @@ article's source id, or its database id when it has none. The text is the exact 
 are slices of it), written as ASCII-escaped JSON so no terminal encoding or line separator can alter
 it. Import adds the articles again through `Library.add_documents` (sentences re-split and re-embedded,
 no URL is fetched), keeps the ids as source ids and the original `created_at`; importing the same
-file twice changes nothing.
+file twice changes nothing. A record that cannot be stored (malformed, or refused by the rules
+every engine shares: no NUL, source ids up to 512 characters, added_by up to 64) is reported with
+its line number and the others are imported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings
+from bot.safe_text import visible
 from index.errors import InputError
 from index.extract import Document
 from index.library import Library, LibrarySettings
@@ -44,8 +47,28 @@ def export_records(lib: Library, collection: str) -> Iterator[dict[str, Any]]:
             }
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of an export file, checked before anything is added (a bad line adds nothing)."""
+def _check_record(rec: object) -> dict[str, Any]:
+    if not isinstance(rec, dict):
+        raise InputError("expected a JSON object.")
+    for key in ("id", "title", "text"):
+        if not isinstance(rec.get(key), str) or not rec[key].strip():
+            raise InputError(f'"{key}" must be a non-empty string.')
+    for key in ("url", "kind", "added_by", "created_at"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            raise InputError(f'"{key}" must be a string or null.')
+    if rec.get("added_by") is not None and len(rec["added_by"]) > 64:
+        raise InputError(f'"added_by" is {len(rec["added_by"])} characters long; at most 64 are stored.')
+    if rec.get("created_at"):
+        try:
+            datetime.fromisoformat(rec["created_at"])
+        except ValueError as e:
+            raise InputError(f"created_at is not an ISO date: {rec['created_at']!r}.") from e
+    return rec
+
+
+def read_records(path: Path, errors: list[str] | None = None) -> list[dict[str, Any]]:
+    """The records of an export file, each with its line number under "_line". A bad line raises
+    InputError, or with `errors` is listed there ("FILE:LINE: why") and skipped."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -56,28 +79,29 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"{path}:{n}: not a JSON line ({e}).") from e
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{n}: expected a JSON object.")
-        for key in ("id", "title", "text"):
-            if not isinstance(rec.get(key), str) or not rec[key].strip():
-                raise InputError(f'{path}:{n}: "{key}" must be a non-empty string.')
-        for key in ("url", "kind", "added_by", "created_at"):
-            if rec.get(key) is not None and not isinstance(rec[key], str):
-                raise InputError(f'{path}:{n}: "{key}" must be a string or null.')
-        if rec.get("created_at"):
             try:
-                datetime.fromisoformat(rec["created_at"])
-            except ValueError as e:
-                raise InputError(f"{path}:{n}: created_at is not an ISO date: {rec['created_at']!r}.") from e
+                rec = _check_record(json.loads(line.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise InputError(f"not a JSON line ({e}).") from e
+        except InputError as e:
+            if errors is None:
+                raise InputError(f"{path}:{n}: {e}") from e
+            errors.append(f"{path}:{n}: {e}")
+            continue
+        rec["_line"] = n
         records.append(rec)
     return records
 
 
-def import_records(lib: Library, collection: str, records: list[dict[str, Any]]) -> dict[str, int]:
-    """Add the records; returns the count of each AddResult status ("added", "replaced", "unchanged")."""
+def import_records(
+    lib: Library,
+    collection: str,
+    records: list[dict[str, Any]],
+    errors: list[str] | None = None,
+    where: str = "line",
+) -> dict[str, int]:
+    """Add the records; returns the count of each AddResult status ("added", "replaced", "unchanged").
+    A record the library refuses raises InputError, or with `errors` is listed there and skipped."""
     counts = {"added": 0, "replaced": 0, "unchanged": 0}
     # add_documents takes one added_by per batch: batch consecutive records of the same author.
     batch: list[dict[str, Any]] = []
@@ -86,8 +110,18 @@ def import_records(lib: Library, collection: str, records: list[dict[str, Any]])
             docs = [
                 Document(r["text"], r["title"], r.get("url"), r["id"], r.get("kind") or "text") for r in batch
             ]
-            results = lib.add_documents(collection, docs, added_by=batch[0].get("added_by"))
-            for r, res in zip(batch, results, strict=True):
+            refused: list[tuple[int, str]] = []
+            results = lib.add_documents(
+                collection,
+                docs,
+                added_by=batch[0].get("added_by"),
+                errors=None if errors is None else refused,
+            )
+            bad = {i for i, _ in refused}
+            for i, why in refused:
+                assert errors is not None
+                errors.append(f"{where}:{batch[i].get('_line', '?')}: {why}")
+            for r, res in zip([r for i, r in enumerate(batch) if i not in bad], results, strict=True):
                 counts[res.status] += 1
                 if res.status != "unchanged" and r.get("created_at"):
                     _keep_created_at(lib, res.article.id, r["created_at"])
@@ -128,15 +162,26 @@ def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO, collec
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings, out: TextIO, collection: str) -> int:
-    records = read_records(args.file)
+    errors: list[str] = []
+    records = read_records(args.file, errors)
     lib = _library(settings)
     try:
-        counts = import_records(lib, collection, records)
+        counts = import_records(lib, collection, records, errors, str(args.file))
     finally:
         lib.close()
+    prefix = f"{args.file}:"
+
+    def line_of(e: str) -> int:
+        head = e[len(prefix) :].split(":", 1)[0] if e.startswith(prefix) else ""
+        return int(head) if head.isdigit() else 0
+
+    for e in sorted(errors, key=line_of):
+        print(f"quotebot: {visible(e, multiline=False)}", file=sys.stderr)
+    stored = sum(counts.values())
     print(
-        f"imported {len(records)} articles into {collection}: {counts['added']} added, "
-        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged",
+        f"imported {stored} articles into {collection}: {counts['added']} added, "
+        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged"
+        + (f"; {len(errors)} records refused (listed above)" if errors else ""),
         file=out,
     )
-    return 0
+    return 1 if errors else 0

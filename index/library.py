@@ -356,9 +356,7 @@ class Library:
         if index is None:
             index = self._build_index(rows, chunk_rows)
             self._save_index(collection, index, gen)
-        shelf = self._install(
-            collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen
-        )
+        shelf = self._install(collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen)
         self._grown(collection, shelf)
         return shelf
 
@@ -757,7 +755,9 @@ class Library:
                     for c in ps
                 ]
                 cids = (
-                    s.execute(insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params)
+                    s.execute(
+                        insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params
+                    )
                     .scalars()
                     .all()
                 )
@@ -773,7 +773,9 @@ class Library:
         ids = [int(a.id) for a in arts if a.id is not None]
         rows = ShelfRows(
             np.asarray(sids, np.int64),
-            np.concatenate([np.full(len(p.spans), aid, np.int64) for aid, (_, p) in zip(ids, prepared, strict=True)]),
+            np.concatenate(
+                [np.full(len(p.spans), aid, np.int64) for aid, (_, p) in zip(ids, prepared, strict=True)]
+            ),
             np.asarray([x for _, p in prepared for x, _ in p.spans], np.int64),
             np.asarray([y for _, p in prepared for _, y in p.spans], np.int64),
             np.ascontiguousarray(vecs, np.float32),
@@ -829,7 +831,9 @@ class Library:
         max_bytes = self.settings.max_article_bytes
         if path.suffix.lower() == ".jsonl":
             max_bytes = max(max_bytes, len(data))
-        docs = extract(data, filename=path.name, max_bytes=max_bytes)
+        docs = extract(
+            data, filename=path.name, max_bytes=max_bytes, max_record_bytes=self.settings.max_article_bytes
+        )
         docs = [d if d.title else Document(d.text, path.stem, d.url, d.source_id, d.kind) for d in docs]
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
 
@@ -1438,7 +1442,8 @@ def _check_document(doc: Document) -> None:
     or a 600-character source id that PostgreSQL refuses)."""
     if not doc.text.strip():
         raise InputError(f"{_name(doc)} has no text.")
-    fields = (("text", doc.text), ("title", doc.title), ("source id", doc.source_id), ("url", doc.url))
+    # (Titles are cleaned of control characters when stored, so a NUL there is dropped, not refused.)
+    fields = (("text", doc.text), ("source id", doc.source_id), ("url", doc.url))
     for label, value in fields:
         if not value:
             continue

@@ -7,10 +7,13 @@ float32 bytes, and passage vectors are derived from them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,21 +131,22 @@ class Meta(SQLModel, table=True):
     value: str = Field(max_length=256)
 
 
-def describe_db_error(e: BaseException) -> str:
-    """A database failure in one plain line (no SQL, no SQLAlchemy links)."""
+def describe_db_error(e: BaseException, path: Path | None = None) -> str:
+    """A database failure in one plain line (no SQL, no SQLAlchemy links). `path`: the SQLite file,
+    whose disk is looked at when SQLite only says "disk I/O error" (it cannot map its shared-memory
+    file on a full disk)."""
     orig = getattr(e, "orig", None) or e
     msg = " ".join(str(orig).split())
     low = msg.lower()
-    if "disk is full" in low or "no space left" in low or "disk full" in low:
+    full = "disk is full" in low or "no space left" in low or "disk full" in low
+    if not full and "disk i/o error" in low and path is not None:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(path.parent).free < 1 << 20
+    if full:
         return "the disk is full; free some space and try again"
     if "database is locked" in low:
         return "the database is busy (another quotebot process is writing); try again in a moment"
-    if (
-        "could not decode" in low
-        or "malformed" in low
-        or "not a database" in low
-        or "disk i/o error" in low
-    ):
+    if "could not decode" in low or "malformed" in low or "not a database" in low or "disk i/o error" in low:
         return (
             f"the database file is damaged ({msg[:120]}); restore a backup "
             "(quotebot export / import) or a copy of the file"
@@ -211,8 +215,15 @@ class Store:
                     )
         except SQLAlchemyError as e:
             raise StoreError(
-                f"Cannot open the database {self._safe_url()}: {e.__class__.__name__}: {e}"
+                f"Cannot open the database {self._safe_url()}: {describe_db_error(e, self.sqlite_path)}"
             ) from e
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for a server database."""
+        if self.engine.dialect.name != "sqlite" or not self.engine.url.database:
+            return None
+        return Path(self.engine.url.database)
 
     def _safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -224,7 +235,7 @@ class Store:
             with Session(self.engine, expire_on_commit=False) as s:
                 yield s
         except SQLAlchemyError as e:
-            raise StoreError(f"Database error: {describe_db_error(e)}") from e
+            raise StoreError(f"Database error: {describe_db_error(e, self.sqlite_path)}") from e
 
     def close(self) -> None:
         self.engine.dispose()
@@ -243,7 +254,7 @@ class Store:
                     pass
         except (SQLAlchemyError, StoreError) as e:
             cause = e.__cause__ if isinstance(e, StoreError) and e.__cause__ is not None else e
-            return describe_db_error(cause)
+            return describe_db_error(cause, self.sqlite_path)
         return None
 
     # -- write generations ------------------------------------------------------------------
