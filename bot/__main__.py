@@ -425,7 +425,14 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     if problems:
         for p in problems:
             print(f"problem: {_flat(p)}", file=out)
-        print("Run `quotebot reindex` to rebuild the index from the database.", file=out)
+        if any(p.startswith("the database file is damaged") for p in problems):
+            print(
+                "The database itself is damaged: reindexing cannot help. Restore a backup (a copy of "
+                "the database file, or `quotebot import` of an export).",
+                file=out,
+            )
+        else:
+            print("Run `quotebot reindex` to rebuild the index from the database.", file=out)
         return EXIT_DOCTOR
     print(f"ok: database and index agree ({len(lib.collections())} collections)", file=out)
     return 0

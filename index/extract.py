@@ -826,12 +826,12 @@ _ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _extract_jsonl(raw: str, max_record_bytes: int) -> list[Document]:
-    """One Document per record, its text kept exactly as written except for characters nobody can
-    mean in an article, treated as in a .txt file: a NUL is refused (a .txt file with a NUL is binary;
-    PostgreSQL cannot store one); other control characters (ESC, BEL, C1) and invisible format
-    characters (zero-width, bidirectional overrides, soft hyphen, BOM) are removed, and logged.
-    Tabs, line breaks and all other spacing stay. A lone surrogate (JSON "\\ud800") is refused in any
-    field; ids may hold no control characters; urls must be http(s)."""
+    """One Document per record, its text kept exactly as written (a record is data someone
+    prepared: quotes must be slices of it byte for byte), so ESC, bidirectional overrides or
+    zero-width characters are stored as given; every output (terminal, Discord) neutralises them.
+    What no engine can store is refused: a NUL (PostgreSQL cannot hold one; a .txt file with one is
+    binary) and a lone surrogate (JSON "\\ud800") in any field. Ids may hold no control or
+    invisible characters; urls must be http(s)."""
     documents: list[Document] = []
     first_line_of_id: dict[str, int] = {}
     # Split on "\n" only: str.splitlines would also split inside strings at U+2028 and friends.
@@ -859,7 +859,6 @@ def _extract_jsonl(raw: str, max_record_bytes: int) -> list[Document]:
             raise InputError(
                 f'{named}: "text" is {size:,} bytes, over the {max_record_bytes:,}-byte limit for one article.'
             )
-        text = _strip_invisible(text, where)
         if not text.strip():
             raise InputError(f'{where}: "text" is empty.')
         if source_id is not None:
@@ -927,12 +926,3 @@ def _refuse_bad_characters(value: str, field: str, where: str, *, allow_nul: boo
         )
     if not allow_nul and "\x00" in value:
         raise InputError(f'{where}: "{field}" contains a NUL character (\\u0000).')
-
-
-def _strip_invisible(text: str, where: str) -> str:
-    cleaned = _CONTROL.sub("", text.translate(_INVISIBLE))
-    if len(cleaned) != len(text):
-        log.info(
-            "%s: removed %d control or invisible characters from the text.", where, len(text) - len(cleaned)
-        )
-    return cleaned

@@ -1308,7 +1308,7 @@ class Library:
         problems: list[str] = []
         damage = self.store.damage()
         if damage:
-            return [f"the database is damaged: {damage}"]
+            return [damage if "damaged" in damage else f"the database file is damaged: {damage}"]
         for c in self.store.collections():
             path = self._index_path(c)
             chunk_ids = {r[0] for r in self.store.chunk_rows(c)}

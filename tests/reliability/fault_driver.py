@@ -66,42 +66,47 @@ def _opt(args: list[str], name: str, default: str | None = None) -> str | None:
 
 
 def writer(lib: Library, collection: str, seed: int, pool: int) -> None:
-    """Writes forever; every line is flushed before the next write starts."""
+    """Writes forever over source ids src0..src{pool-1}; each line carries CLOCK_MONOTONIC (the same
+    clock in every process) and is flushed before the next write starts:
+
+        BEGIN <t> add|remove <tag> <source>     before the write (before its lock is taken)
+        DONE <t> <tag> <source> <status>        after an add or replace committed
+        GONE <t> <tag> <source>                 after a remove committed
+        NOOP <t>                                the article to remove was already gone
+        FAILED <t> <message>                    a QuotebotError (disk full): maybe committed
+    """
     rng = random.Random(seed)
+
+    def line(*parts: object) -> None:
+        sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
+        sys.stdout.flush()
+
     n = 0
     while True:
         n += 1
         tag = f"w{seed}n{n}"
-        roll = rng.random()
-        if roll < 0.2:
-            arts = lib.articles(collection)
-            if not arts:
-                continue
-            victim = rng.choice(arts)
-            sys.stdout.write(f"BEGIN remove {tag_of(victim.title)}\n")
-            sys.stdout.flush()
-            try:
-                lib.remove(collection, victim.source_id or victim.id)
-            except NotFound:
-                continue  # the other writer removed or replaced it first
-            except QuotebotError as e:
-                sys.stdout.write(f"FAILED {' '.join(str(e).split())}\n")
-                sys.stdout.flush()
-                continue
-            sys.stdout.write(f"GONE {tag_of(victim.title)} {victim.source_id}\n")
-        else:
-            source = f"src{rng.randrange(pool)}"
-            text = article_text(tag, rng.randint(2, 7))
-            sys.stdout.write(f"BEGIN add {tag} {source}\n")
-            sys.stdout.flush()
-            try:
+        try:
+            if rng.random() < 0.2:
+                arts = lib.articles(collection)
+                if not arts:
+                    continue
+                victim = rng.choice(arts)
+                line("BEGIN", time.monotonic_ns(), "remove", tag_of(victim.title), victim.source_id)
+                try:
+                    lib.remove(collection, victim.source_id or victim.id)
+                except NotFound:
+                    line("NOOP", time.monotonic_ns())  # the other writer removed or replaced it first
+                    continue
+                line("GONE", time.monotonic_ns(), tag_of(victim.title), victim.source_id)
+            else:
+                source = f"src{rng.randrange(pool)}"
+                text = article_text(tag, rng.randint(2, 7))
+                line("BEGIN", time.monotonic_ns(), "add", tag, source)
                 [res] = lib.add_documents(collection, [Document(text, f"Article {tag}", source_id=source)])
-            except QuotebotError as e:
-                sys.stdout.write(f"FAILED {' '.join(str(e).split())}\n")
-                sys.stdout.flush()
-                continue
-            sys.stdout.write(f"DONE {tag} {source} {res.status}\n")
-        sys.stdout.flush()
+                line("DONE", time.monotonic_ns(), tag, source, res.status)
+        except QuotebotError as e:
+            line("FAILED", time.monotonic_ns(), " ".join(str(e).split()))
+            time.sleep(0.05)
 
 
 def main() -> int:

@@ -381,3 +381,43 @@ def test_writes_never_wait_for_a_reader_thread(tmp_path: Path) -> None:
         writing.join()
     finally:
         lib.close()
+
+
+# -- 6 (part). a garbled database file ----------------------------------------------------------------
+
+
+def test_a_garbled_database_gives_one_line_everywhere_and_doctor_says_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = fake_model_cli(tmp_path, monkeypatch, capsys)
+    data = tmp_path / "d"
+    lib = Library(LibrarySettings(data_dir=data, model="fake-hash-64"), embedder=FakeEmbedder())
+    lib.add_documents(C, [Document("Zebras graze on the open plains at dawn.", "Zebras", source_id="z")])
+    lib.close()
+    db = data / "quotebot.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    raw = db.read_bytes()
+    at = raw.index(b"Zebras graze")
+    db.write_bytes(raw[:at] + b"\xff\xfe\xfd" + raw[at + 3 :])  # invalid UTF-8 inside the text
+    for argv in (["list"], ["stats"], ["ask", "What do zebras graze on?"], ["remove", "z"], ["export"]):
+        code, out, err = run(data, *argv)
+        assert code == 1, (argv, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "damaged" in lines[0] and "Traceback" not in err, (argv, err)
+    code, out, _ = run(data, "doctor")
+    assert code == 3 and "damaged" in out and "quotebot reindex" not in out, out
+
+
+def test_temporaries_a_crash_left_are_removed_on_start(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    index_dir.mkdir(parents=True)
+    old, fresh = index_dir / ".local.faiss.abc123.tmp", index_dir / ".local.faiss.def456.tmp"
+    for f in (old, fresh):
+        f.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    open_lib(tmp_path).close()
+    assert not old.exists()
+    assert fresh.exists()  # it may be another process's save in progress
