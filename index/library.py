@@ -862,7 +862,9 @@ class Library:
             filename=fetched.url.rsplit("/", 1)[-1] or None,
             max_bytes=self.settings.max_article_bytes,
         )
-        docs = [d if d.url else Document(d.text, d.title, fetched.url, d.source_id, d.kind) for d in docs]
+        # The page's address is the one fetched (after redirects): a url field inside what was
+        # fetched (a JSON Lines record) never stands in for it.
+        docs = [Document(d.text, d.title, fetched.url, d.source_id, d.kind) for d in docs]
         docs = [d if d.title else Document(d.text, fetched.url, d.url, d.source_id, d.kind) for d in docs]
         return self.add_documents(collection, docs[:1], added_by=added_by)[0]
 

@@ -288,6 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._raw(b"", b"\n  " + _PDF)
             elif self.path == "/octet-text":
                 self._raw(b"Content-Type: application/octet-stream\r\n", b"Just some text.")
+            elif self.path == "/records.jsonl":
+                record = {
+                    "id": "r",
+                    "text": "Served records name their own url.",
+                    "url": "https://else.example/x",
+                }
+                self._raw(b"Content-Type: application/jsonl\r\n", json.dumps(record).encode() + b"\n")
             elif self.path == "/article":
                 self._raw(b"Content-Type: text/plain\r\n", b"A plain article.")
             elif self.path == "/drip-headers":
@@ -371,3 +378,36 @@ def test_trafilatura_warnings_do_not_reach_stderr() -> None:
     assert not [line for line in lines if line.split(" ")[1:2] == ["trafilatura"]], result.stderr
     # Kept for whoever debugs quotebot: relayed at DEBUG under quotebot's own logger.
     assert "DEBUG index.extract trafilatura warning: discarding data" in result.stderr
+
+
+def test_a_url_field_inside_a_fetched_file_never_replaces_the_fetched_address(
+    base: str, tmp_path: Path
+) -> None:
+    from index.embedding import FakeEmbedder
+    from index.library import Library, LibrarySettings
+
+    lib = Library(LibrarySettings(data_dir=tmp_path, fetch=LOOPBACK), embedder=FakeEmbedder())
+    try:
+        res = lib.add_url("local", base + "/records.jsonl")
+        assert res.article.url == base + "/records.jsonl"
+    finally:
+        lib.close()
+
+
+def test_add_file_holds_each_jsonl_record_to_the_article_limit(tmp_path: Path) -> None:
+    from index.embedding import FakeEmbedder
+    from index.library import Library, LibrarySettings
+
+    path = tmp_path / "big.jsonl"
+    small = {"id": "small", "text": "A short record."}
+    big = {"id": "big", "text": "Long sentence here. " * 2_500}
+    path.write_text(json.dumps(small) + "\n" + json.dumps(big) + "\n")
+    lib = Library(LibrarySettings(data_dir=tmp_path / "d", max_article_bytes=1_000), embedder=FakeEmbedder())
+    try:
+        with pytest.raises(InputError, match=r'id "big".*1,000-byte limit'):
+            lib.add_file("local", path)
+        assert lib.count("local") == 0
+        path.write_text(json.dumps(small) + "\n")
+        assert [r.status for r in lib.add_file("local", path)] == ["added"]
+    finally:
+        lib.close()
