@@ -82,6 +82,7 @@ _COLLECTION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # One stored batch of an ingest: one SQL transaction (the write lock is held for about this much).
 INSERT_SENTENCES = 2_048
 INSERT_ARTICLES = 500
+SAVE_EVERY_S = 30.0  # during a long ingest, the index file is rewritten at most this often
 MAX_SOURCE_ID = 512  # as the article table stores it (PostgreSQL refuses longer)
 
 
@@ -564,13 +565,21 @@ class Library:
         prepared: list[tuple[int, _Prepared]] = []
         by_digest: dict[str, int] = {}  # first copy of each text in this batch
         by_source: dict[str, int] = {}  # last document of each source id in this batch
+        digests: list[str | None] = []
+        for doc in docs:
+            try:
+                digests.append(content_hash(doc.text))
+            except UnicodeEncodeError:
+                digests.append(None)  # refused by _check_document below
+        stored = self.store.find_by_hashes(collection, [d for d in digests if d is not None])
         for i, doc in enumerate(docs):
             try:
                 _check_document(doc)
-                digest = content_hash(doc.text)
+                digest = digests[i]
+                assert digest is not None
                 if digest in by_digest:
                     continue  # same text twice in one batch: reported as its first copy
-                existing = self.store.find_by_hash(collection, digest)
+                existing = stored.get(digest)
                 if existing is not None:
                     results[i] = AddResult(ArticleInfo.of(existing), "unchanged")
                     by_digest[digest] = i
@@ -595,7 +604,9 @@ class Library:
 
         total = sum(len(p.spans) for _, p in prepared)
         done = 0
-        for batch in _batches(prepared, INSERT_SENTENCES, INSERT_ARTICLES):
+        batches = list(_batches(prepared, INSERT_SENTENCES, INSERT_ARTICLES))
+        saved_at = time.monotonic()
+        for b, batch in enumerate(batches):
             texts = [p.doc.text[s:e] for _, p in batch for s, e in p.spans]
             base = done
 
@@ -604,8 +615,14 @@ class Library:
                     progress(base + k, total)
 
             vecs = self._encode(texts, step if progress is not None else None)
-            for i, res in self._store_batch(collection, batch, vecs, added_by):
+            # The index file is written after the last batch, and every SAVE_EVERY_S seconds between
+            # (each save writes the whole index); a crash in between leaves a file of an older
+            # generation, rebuilt from SQL on load.
+            save = b == len(batches) - 1 or time.monotonic() - saved_at > SAVE_EVERY_S
+            for i, res in self._store_batch(collection, batch, vecs, added_by, save=save):
                 results[i] = res
+            if save:
+                saved_at = time.monotonic()
             done += len(texts)
             if progress is not None:
                 progress(done, total)
@@ -626,6 +643,8 @@ class Library:
         batch: list[tuple[int, _Prepared]],
         vecs: np.ndarray,
         added_by: str | None,
+        *,
+        save: bool = True,
     ) -> list[tuple[int, AddResult]]:
         """Store one encoded batch under the collection's lock: what another writer stored since the
         batch was prepared is re-checked first; then one transaction, then the index."""
@@ -635,13 +654,17 @@ class Library:
             live: list[tuple[int, _Prepared]] = []
             keep: list[int] = []
             offset = 0
+            by_hash = self.store.find_by_hashes(collection, [p.digest for _, p in batch])
+            by_source = self.store.find_by_sources(
+                collection, [p.doc.source_id for _, p in batch if p.doc.source_id]
+            )
             for i, p in batch:
                 n = len(p.spans)
-                existing = self.store.find_by_hash(collection, p.digest)
+                existing = by_hash.get(p.digest)
                 if existing is not None:
                     out.append((i, AddResult(ArticleInfo.of(existing), "unchanged")))
                 else:
-                    old = self.store.find_by_source(collection, p.doc.source_id) if p.doc.source_id else None
+                    old = by_source.get(p.doc.source_id) if p.doc.source_id else None
                     p.replaces = old.id if old is not None else None
                     live.append((i, p))
                     keep.extend(range(offset, offset + n))
@@ -662,7 +685,10 @@ class Library:
             shelf.passages.remove(np.asarray(removed["chunks"], np.int64))
             ids, pvecs = _passage_vectors(new_rows, list(_chunk_tuples(new_rows)), self.embedder.dim)
             shelf.passages.add(ids, pvecs)
-            self._save_index(collection, shelf.passages, gen)
+            if save:
+                self._save_index(collection, shelf.passages, gen)
+            else:
+                self._unsaved.add(collection)
             if removed["articles"]:
                 shelf = shelf.without_articles(set(removed["articles"]))
             shelf = self._install(collection, shelf.with_rows(new_rows), gen)

@@ -285,6 +285,35 @@ class Store:
                 select(Article).where(Article.collection == collection, Article.content_hash == digest)
             ).first()
 
+    def find_by_hashes(self, collection: str, digests: Sequence[str]) -> dict[str, Article]:
+        """content hash -> stored article, for those of `digests` that are stored (batched IN queries)."""
+        out: dict[str, Article] = {}
+        unique = list(dict.fromkeys(digests))
+        with self.session() as s:
+            for i in range(0, len(unique), 500):
+                part = unique[i : i + 500]
+                for a in s.exec(
+                    select(Article).where(
+                        Article.collection == collection, col(Article.content_hash).in_(part)
+                    )
+                ):
+                    out[a.content_hash] = a
+        return out
+
+    def find_by_sources(self, collection: str, source_ids: Sequence[str]) -> dict[str, Article]:
+        """source id -> stored article, for those of `source_ids` that are stored."""
+        out: dict[str, Article] = {}
+        unique = list(dict.fromkeys(source_ids))
+        with self.session() as s:
+            for i in range(0, len(unique), 500):
+                part = unique[i : i + 500]
+                for a in s.exec(
+                    select(Article).where(Article.collection == collection, col(Article.source_id).in_(part))
+                ):
+                    assert a.source_id is not None
+                    out.setdefault(a.source_id, a)
+        return out
+
     def find_by_source(self, collection: str, source_id: str) -> Article | None:
         with self.session() as s:
             return s.exec(

@@ -33,7 +33,7 @@ from tests.reliability.fault_driver import open_library
 
 C = "local"
 POOL = 10  # source ids shared by both writers
-MIN_FAULTS = int(os.environ.get("QUOTEBOT_FAULTS", "60"))  # SIGKILLs + disk-full episodes
+MIN_FAULTS = int(os.environ.get("QUOTEBOT_FAULTS", "100"))  # SIGKILLs + disk-full episodes
 INF = float("inf")
 
 
