@@ -472,3 +472,7 @@ class Store:
                 .limit(limit)
             ).all()
             return [(r[0], int(r[1])) for r in rows]
+
+
+# The per-server settings table lives in its own module; imported here so every Store knows it.
+from index import guild_settings as _guild_settings  # noqa: F401,E402
