@@ -50,8 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="start the Discord bot (token from DISCORD_TOKEN)")
 
-    sp = sub.add_parser("ingest", help="add articles: files (.txt .md .html .pdf .jsonl) or http(s) URLs")
-    sp.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
+    sp = sub.add_parser(
+        "ingest",
+        help="add articles: files (.txt .md .html .pdf .jsonl), folders, .zip archives, http(s) URLs, "
+        "sitemaps and feeds; adding an edited article again replaces it",
+    )
+    sp.add_argument("paths", nargs="*", metavar="PATH_OR_URL")
+    sp.add_argument("--glob", help='with a folder: only files matching this pattern (e.g. "**/*.md")')
+    sp.add_argument("--sitemap", action="append", default=[], metavar="URL", help="every page of a sitemap")
+    sp.add_argument(
+        "--feed", action="append", default=[], metavar="URL", help="every entry of an RSS/Atom feed"
+    )
     guild(sp)
 
     sp = sub.add_parser("ask", help="answer a question (or a batch of them) by quoting a sentence")
@@ -143,7 +152,9 @@ def collection_of(args: argparse.Namespace) -> str:
 
 
 @contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(
+    label: str, enabled: bool, unit: str = "sent"
+) -> Iterator[Callable[[int, int], None] | None]:
     """A tqdm bar on a terminal, nothing otherwise."""
     if not enabled:
         yield None
@@ -155,7 +166,7 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=label, unit="sent", file=sys.stderr, leave=False)
+            bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
 
@@ -246,35 +257,80 @@ def answer_json(ans: Answer, qid: str | None = None, *, always_quote: bool = Fal
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if not args.paths and not args.sitemap and not args.feed:
+        raise InputError("Give files, folders or URLs to ingest (or --sitemap URL / --feed URL).")
     lib = _open_library(settings)
     coll = collection_of(args)
     failures = 0
-    for item in args.paths:
+    items = [("path", p) for p in args.paths] + [("sitemap", u) for u in args.sitemap]
+    items += [("feed", u) for u in args.feed]
+    for how, item in items:
         try:
-            with progress_bar(f"embedding {Path(item).name}", sys.stderr.isatty()) as bar:
-                if item.lower().startswith(("http://", "https://")):
-                    results = [lib.add_url(coll, item)]
-                elif "://" in item:
-                    raise InputError(f"Only http(s) URLs and local files can be ingested, not {item!r}.")
-                else:
+            bulk = None
+            results: list[Any] = []
+            tty = sys.stderr.isatty()
+            if how in ("sitemap", "feed"):
+                with progress_bar(f"{how} {item}", tty, unit="page") as bar:
+                    add = lib.add_sitemap if how == "sitemap" else lib.add_feed
+                    bulk = add(coll, item, progress=bar)
+            elif item.lower().startswith(("http://", "https://")):
+                results = [lib.add_url(coll, item)]
+            elif "://" in item:
+                raise InputError(f"Only http(s) URLs and local files can be ingested, not {item!r}.")
+            elif Path(item).is_dir():
+                with progress_bar(f"reading {Path(item).name or item}", tty, unit="file") as bar:
+                    bulk = lib.add_folder(coll, Path(item), glob=args.glob, progress=bar)
+            elif item.lower().endswith(".zip"):
+                with progress_bar(f"reading {Path(item).name}", tty, unit="file") as bar:
+                    data = _read_file(Path(item))
+                    bulk = lib.add_zip(coll, data, Path(item).name, progress=bar)
+            else:
+                with progress_bar(f"embedding {Path(item).name}", tty) as bar:
                     results = lib.add_file(coll, Path(item), progress=bar)
         except QuotebotError as e:
             print(f"quotebot: {_flat(item)}: {error_line(e)}", file=sys.stderr)
             failures += 1
             continue
-        added = [r for r in results if r.status != "unchanged"]
-        same = len(results) - len(added)
-        for r in added[:20]:
-            a = r.article
+        if bulk is not None:
+            results = [r for _, r in bulk.added]
+            for name, why in bulk.failed[:50]:
+                print(f"quotebot: {_flat(name)}: {_flat(why)}", file=sys.stderr)
+            if len(bulk.failed) > 50:
+                print(f"quotebot: ... and {len(bulk.failed) - 50} more failures", file=sys.stderr)
+            failures += len(bulk.failed)
+        _print_added(results, item, out)
+        if bulk is not None:
+            c = bulk.counts()
             print(
-                f"{r.status} [{a.id}] {_flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages)",
+                f"{_flat(item)}: {c['added']} added, {c['replaced']} replaced, {c['unchanged']} unchanged, "
+                f"{c['failed']} failed",
                 file=out,
             )
-        if len(added) > 20:
-            print(f"... and {len(added) - 20} more", file=out)
-        if same:
-            print(f"{same} unchanged (already stored) from {_flat(item)}", file=out)
     return EXIT_USER if failures else 0
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as e:
+        raise InputError(f"No such file: {path}") from e
+    except OSError as e:
+        raise InputError(f"Cannot read {path}: {e.strerror}") from e
+
+
+def _print_added(results: list[Any], item: str, out: TextIO) -> None:
+    added = [r for r in results if r.status != "unchanged"]
+    same = len(results) - len(added)
+    for r in added[:20]:
+        a = r.article
+        print(
+            f"{r.status} [{a.id}] {_flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages)",
+            file=out,
+        )
+    if len(added) > 20:
+        print(f"... and {len(added) - 20} more", file=out)
+    if same:
+        print(f"{same} unchanged (already stored) from {_flat(item)}", file=out)
 
 
 def _is_text(s: str) -> bool:

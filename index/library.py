@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sqlalchemy import insert
@@ -41,12 +41,23 @@ from sqlmodel import col, select
 from index.alignment import ALIGNMENT, alignment_features
 from index.answer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
 from index.answering import AnswerModel, StateCache, combine_inputs, judge_inputs
+from index.bulk import (
+    XML_TYPES,
+    bounded_key,
+    canonical_url,
+    file_key,
+    folder_files,
+    parse_feed,
+    parse_sitemap,
+    paste_key,
+    zip_members,
+)
 from index.chunking import make_passages
 from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
-from index.errors import InputError, NotFound, StoreError
+from index.errors import InputError, NotFound, QuotebotError, StoreError
 from index.evidence import judge_evidence
 from index.extract import Document, clean_title, extract
-from index.fetch import FetchPolicy, fetch
+from index.fetch import Fetched, FetchPolicy, fetch
 from index.lexical import terms
 from index.reader import (
     PAIR_FEATURES,
@@ -82,6 +93,8 @@ _COLLECTION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # One stored batch of an ingest: one SQL transaction (the write lock is held for about this much).
 INSERT_SENTENCES = 2_048
 INSERT_ARTICLES = 500
+BULK_FILES = 200  # files read before their documents are added (one add_documents call)
+BULK_CHARS = 32_000_000  # ... or this much text
 SAVE_EVERY_S = 30.0  # during a long ingest, the index file is rewritten at most this often
 MAX_SOURCE_ID = 512  # as the article table stores it (PostgreSQL refuses longer)
 
@@ -109,6 +122,7 @@ class LibrarySettings:
     max_article_bytes: int = 20_000_000
     max_question_chars: int = 2_000
     max_articles: int = 100_000  # per collection
+    max_bulk_urls: int = 1_000  # pages one sitemap or feed ingest may fetch
     max_loaded_collections: int = 0  # shelves kept in memory (least recently used dropped); 0 = all
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
 
@@ -161,6 +175,21 @@ class AddResult:
 
     article: ArticleInfo
     status: str
+
+
+@dataclass
+class BulkResult:
+    """What a folder, archive, sitemap or feed ingest did: (name, result) per article stored or
+    found unchanged, (name, message) per item that could not be added."""
+
+    added: list[tuple[str, AddResult]]
+    failed: list[tuple[str, str]]
+
+    def counts(self) -> dict[str, int]:
+        out = {"added": 0, "replaced": 0, "unchanged": 0, "failed": len(self.failed)}
+        for _, r in self.added:
+            out[r.status] += 1
+        return out
 
 
 @dataclass
@@ -823,7 +852,18 @@ class Library:
         title: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
+        key: str | None = None,
+        keyed_by_filename: bool = True,
     ) -> list[AddResult]:
+        """Add an uploaded file (a .zip archive adds its files). Its source key is `key`, else its
+        file name (so uploading an edited file again replaces it); JSON Lines records keep their ids."""
+        if (filename or "").lower().endswith(".zip"):
+            return [
+                r
+                for _, r in self.add_zip(
+                    collection, data, filename or "upload.zip", added_by=added_by, progress=progress
+                ).added
+            ]
         docs = extract(
             data,
             filename=filename,
@@ -831,19 +871,16 @@ class Library:
             url=url,
             max_bytes=self.settings.max_article_bytes,
         )
-        if title:
-            docs = [Document(d.text, title, d.url, d.source_id, d.kind) for d in docs]
-        elif filename:
-            stem = Path(filename).stem
-            docs = [d if d.title else Document(d.text, stem, d.url, d.source_id, d.kind) for d in docs]
+        if key is None and keyed_by_filename and filename:
+            key = file_key(Path(filename))
+        docs = _named(docs, title=title, default_title=Path(filename).stem if filename else None, key=key)
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
 
-    def add_file(
-        self, collection: str, path: Path, *, added_by: str | None = None, progress: Progress | None = None
-    ) -> list[AddResult]:
+    def _file_documents(self, path: Path, root: Path | None = None) -> list[Document]:
         try:
             size = path.stat().st_size
-            if size > self.settings.max_article_bytes and path.suffix.lower() != ".jsonl":
+            jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+            if size > self.settings.max_article_bytes and not jsonl:
                 raise InputError(
                     f"{path.name} is {size:,} bytes; the limit is {self.settings.max_article_bytes:,}."
                 )
@@ -854,14 +891,147 @@ class Library:
             raise InputError(f"{path} is a folder, not a file.") from e
         except OSError as e:
             raise InputError(f"Cannot read {path}: {e.strerror}") from e
-        max_bytes = self.settings.max_article_bytes
-        if path.suffix.lower() == ".jsonl":
-            max_bytes = max(max_bytes, len(data))
+        max_bytes = (
+            max(self.settings.max_article_bytes, len(data)) if jsonl else self.settings.max_article_bytes
+        )
         docs = extract(
             data, filename=path.name, max_bytes=max_bytes, max_record_bytes=self.settings.max_article_bytes
         )
-        docs = [d if d.title else Document(d.text, path.stem, d.url, d.source_id, d.kind) for d in docs]
+        return _named(docs, default_title=path.stem, key=file_key(path, root))
+
+    def add_file(
+        self,
+        collection: str,
+        path: Path,
+        *,
+        root: Path | None = None,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> list[AddResult]:
+        """Add one file (a folder: see `add_folder`; a .zip: its files). Its source key is its path
+        (relative to `root` when given), so ingesting an edited file again replaces it."""
+        if path.is_dir():
+            return [
+                r for _, r in self.add_folder(collection, path, added_by=added_by, progress=progress).added
+            ]
+        if path.suffix.lower() == ".zip":
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise InputError(f"Cannot read {path}: {e.strerror}") from e
+            return [
+                r
+                for _, r in self.add_zip(
+                    collection, data, path.name, added_by=added_by, progress=progress
+                ).added
+            ]
+        docs = self._file_documents(path, root)
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
+
+    def add_folder(
+        self,
+        collection: str,
+        root: Path,
+        *,
+        glob: str | None = None,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        """Add every supported file under `root` (recursive; or those matching `glob`), keyed by their
+        paths relative to `root`. A file that cannot be read is listed in `failed`, the others are
+        added; `progress` counts files."""
+        files = folder_files(root, glob, limit=self.settings.max_articles)
+        out = BulkResult([], [])
+        done = 0
+        group: list[tuple[str, list[Document]]] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal group, size, done
+            self._add_group(collection, group, out, added_by)
+            done += len(group)
+            group, size = [], 0
+            if progress is not None:
+                progress(done, len(files))
+
+        for f in files:
+            name = file_key(f, root)
+            try:
+                docs = self._file_documents(f, root)
+            except QuotebotError as e:
+                out.failed.append((name, str(e)))
+                done += 1
+                continue
+            group.append((name, docs))
+            size += sum(len(d.text) for d in docs)
+            if len(group) >= BULK_FILES or size >= BULK_CHARS:
+                flush()
+        if group:
+            flush()
+        if progress is not None:
+            progress(len(files), len(files))
+        return out
+
+    def add_zip(
+        self,
+        collection: str,
+        data: bytes,
+        name: str,
+        *,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        """Add the supported files of a zip archive, keyed "<archive>/<member path>". The archive is
+        checked whole first (unsafe paths, counts, sizes: nothing is added when it fails); a member
+        that cannot be read is listed in `failed`."""
+        members = zip_members(
+            data,
+            max_members=min(self.settings.max_articles, 1_000),
+            max_member_bytes=self.settings.max_article_bytes,
+            max_total_bytes=5 * self.settings.max_article_bytes,
+        )
+        stem = Path(name).name
+        out = BulkResult([], [])
+        group: list[tuple[str, list[Document]]] = []
+        for k, m in enumerate(members, 1):
+            label = f"{stem}/{m.name}"
+            try:
+                docs = extract(
+                    m.data,
+                    filename=PurePosixPath(m.name).name,
+                    max_bytes=max(self.settings.max_article_bytes, len(m.data)),
+                    max_record_bytes=self.settings.max_article_bytes,
+                )
+            except QuotebotError as e:
+                out.failed.append((label, str(e)))
+                continue
+            group.append(
+                (
+                    label,
+                    _named(docs, default_title=PurePosixPath(m.name).stem, key=bounded_key(label, "file")),
+                )
+            )
+            if len(group) >= BULK_FILES or k == len(members):
+                self._add_group(collection, group, out, added_by)
+                group = []
+                if progress is not None:
+                    progress(k, len(members))
+        if group:
+            self._add_group(collection, group, out, added_by)
+        return out
+
+    def _add_group(
+        self, collection: str, group: list[tuple[str, list[Document]]], out: BulkResult, added_by: str | None
+    ) -> None:
+        docs = [d for _, ds in group for d in ds]
+        names = [n for n, ds in group for _ in ds]
+        if not docs:
+            return
+        errors: list[tuple[int, str]] = []
+        results = self.add_documents(collection, docs, added_by=added_by, errors=errors)
+        bad = {i for i, _ in errors}
+        out.failed.extend((names[i], why) for i, why in errors)
+        out.added.extend(zip([n for i, n in enumerate(names) if i not in bad], results, strict=True))
 
     def add_text(
         self,
@@ -872,15 +1042,68 @@ class Library:
         url: str | None = None,
         added_by: str | None = None,
     ) -> AddResult:
+        """Add pasted text, stored as given; keyed by its title ("paste:<slug>"), so pasting an edited
+        text under the same title replaces it."""
         if url:
-            return self.add_documents(
-                collection, [Document(text, title or "Untitled", url)], added_by=added_by
-            )[0]
-        data = text.encode("utf-8")
-        return self.add_bytes(collection, data, filename="pasted.txt", title=title, added_by=added_by)[0]
+            doc = Document(text, title or "Untitled", url, source_id=paste_key(title))
+            return self.add_documents(collection, [doc], added_by=added_by)[0]
+        data = text.encode("utf-8", "surrogatepass")
+        return self.add_bytes(
+            collection,
+            data,
+            filename="pasted.txt",
+            title=title,
+            added_by=added_by,
+            key=paste_key(title),
+            keyed_by_filename=False,
+        )[0]
 
     def add_url(self, collection: str, url: str, *, added_by: str | None = None) -> AddResult:
+        """Fetch and add a web page (or a PDF, text...), keyed by its canonical URL after redirects:
+        adding it again replaces it when its text changed."""
         fetched = fetch(url, self.settings.fetch)
+        return self._add_fetched(collection, fetched, added_by=added_by)
+
+    def add_sitemap(
+        self, collection: str, url: str, *, added_by: str | None = None, progress: Progress | None = None
+    ) -> BulkResult:
+        """Fetch every page a sitemap lists (a sitemap index: its sitemaps, one level down), at most
+        `[ingest] max_bulk_urls` of them in all (more is refused before anything is added)."""
+        limit = self.settings.max_bulk_urls
+        sm = parse_sitemap(fetch(url, self.settings.fetch, accept=XML_TYPES).data, limit=limit)
+        pages = list(sm.pages)
+        for nested in sm.sitemaps[:limit]:
+            inner = parse_sitemap(fetch(nested, self.settings.fetch, accept=XML_TYPES).data, limit=limit)
+            pages.extend(inner.pages)
+            if len(pages) > limit:
+                raise InputError(
+                    f"That sitemap lists more than {limit:,} pages (the limit, [ingest] max_bulk_urls); "
+                    "nothing was added."
+                )
+        return self._add_urls(collection, list(dict.fromkeys(pages)), added_by=added_by, progress=progress)
+
+    def add_feed(
+        self, collection: str, url: str, *, added_by: str | None = None, progress: Progress | None = None
+    ) -> BulkResult:
+        """Fetch the page of every entry of an RSS or Atom feed (at most `[ingest] max_bulk_urls`)."""
+        data = fetch(url, self.settings.fetch, accept=XML_TYPES).data
+        links = parse_feed(data, limit=self.settings.max_bulk_urls)
+        return self._add_urls(collection, links, added_by=added_by, progress=progress)
+
+    def _add_urls(
+        self, collection: str, urls: list[str], *, added_by: str | None, progress: Progress | None
+    ) -> BulkResult:
+        out = BulkResult([], [])
+        for k, u in enumerate(urls, 1):
+            try:
+                out.added.append((u, self.add_url(collection, u, added_by=added_by)))
+            except QuotebotError as e:
+                out.failed.append((u, str(e)))
+            if progress is not None:
+                progress(k, len(urls))
+        return out
+
+    def _add_fetched(self, collection: str, fetched: Fetched, *, added_by: str | None = None) -> AddResult:
         docs = extract(
             fetched.data,
             content_type=fetched.content_type,
@@ -890,9 +1113,10 @@ class Library:
         )
         # The page's address is the one fetched (after redirects): a url field inside what was
         # fetched (a JSON Lines record) never stands in for it.
-        docs = [Document(d.text, d.title, fetched.url, d.source_id, d.kind) for d in docs]
-        docs = [d if d.title else Document(d.text, fetched.url, d.url, d.source_id, d.kind) for d in docs]
-        return self.add_documents(collection, docs[:1], added_by=added_by)[0]
+        doc = dataclasses.replace(
+            docs[0], url=fetched.url, title=docs[0].title or fetched.url, source_id=canonical_url(fetched.url)
+        )
+        return self.add_documents(collection, [doc], added_by=added_by)[0]
 
     # -- removing and listing -----------------------------------------------------------------
 
@@ -1459,6 +1683,23 @@ def _rarity(shelf: Shelf) -> Callable[[str], float]:
         return 1.0 if j is None or j >= len(idf) else float(min(1.0, max(0.0, idf[j] / top)))
 
     return rarity
+
+
+def _named(
+    docs: list[Document],
+    *,
+    title: str | None = None,
+    default_title: str | None = None,
+    key: str | None = None,
+) -> list[Document]:
+    """Title and source key for extracted documents: an explicit `title` wins, else the document's
+    own, else `default_title`; JSON Lines records keep their ids, one other document gets `key`."""
+    out = []
+    for d in docs:
+        t = title or d.title or default_title or "Untitled"
+        sid = d.source_id if d.source_id or d.kind == "jsonl" else key
+        out.append(dataclasses.replace(d, title=t, source_id=sid))
+    return out
 
 
 def _name(doc: Document) -> str:
