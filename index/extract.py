@@ -51,6 +51,12 @@ class Document:
     url: str | None = None  # source URL if known
     source_id: str | None = None  # caller-chosen id (the "id" field of a JSON Lines record)
     kind: str = "text"  # "text" | "markdown" | "html" | "pdf" | "jsonl"
+    # Lines removed as page furniture ("Read more: ...", "Share this article"): only scraped web pages
+    # (HTML, or text extracted with scraped=True) are filtered, so this is empty for every other kind.
+    dropped: tuple[str, ...] = ()
+    # What was changed from the input on the way to `text`, in words (e.g. "CRLF line endings changed to
+    # LF"), or None when `text` is the input exactly. Offsets always index `text`, never the input.
+    normalised: str | None = None
 
 
 MAX_TITLE_CHARS = 200
@@ -230,6 +236,7 @@ def extract(
     max_bytes: int = 20_000_000,
     max_record_bytes: int | None = None,
     time_limit_s: float = MAX_EXTRACT_SECONDS,
+    scraped: bool = False,
 ) -> list[Document]:
     """Detect the format from content_type, then filename extension (.txt .md .markdown .html .htm .pdf .jsonl), then sniffing; return one Document (or many for .jsonl).
 
@@ -237,6 +244,10 @@ def extract(
     PDF_CONTENT_BYTES_PER_TEXT_BYTE x max_bytes of page content. max_record_bytes limits the UTF-8
     size of each JSON Lines record's text (default: max_bytes), so a caller can allow a large .jsonl
     file while holding each article in it to the per-article limit. time_limit_s bounds PDF reading.
+
+    Plain text is stored as given (only a leading byte order mark and CRLF line endings are changed,
+    and Document.normalised says so); the page-furniture filter runs on HTML only, or on plain text
+    when scraped=True (a web page saved as text), and Document.dropped lists what it removed.
     """
     if max_record_bytes is None:
         max_record_bytes = max_bytes
@@ -258,21 +269,33 @@ def extract(
     _refuse_binary(data)
     if kind == "html":
         html = _decode_html(data)
-        text, title, found_url = _extract_html(html, url, max_bytes)
-        return [_document(text, title or fallback_title, url or found_url, "html")]
-    raw = _decode(data)
+        dropped: list[str] = []
+        text, title, found_url = _extract_html(html, url, max_bytes, dropped)
+        return [_document(text, title or fallback_title, url or found_url, "html", dropped=dropped)]
+    raw, notes = _decode_noting(data)
+    dropped = []
     if kind == "jsonl":
         return _extract_jsonl(raw, max_record_bytes)
     if kind == "markdown":
         text, title = _extract_markdown(raw)
         return [_document(text, title or fallback_title, url, "markdown")]
-    title_or_none, text = clean_plain_text(raw)
-    return [_document(text, title_or_none or fallback_title, url, "text")]
+    if scraped:
+        title_or_none, text = _clean_plain_text(raw, dropped)
+        return [_document(text, title_or_none or fallback_title, url, "text", dropped=dropped)]
+    text, more_notes = _exact_text(raw)
+    return [_document(text, _plain_title(text) or fallback_title, url, "text", notes=[*notes, *more_notes])]
 
 
 def clean_plain_text(raw: str) -> tuple[str | None, str]:
-    """Return (title or None, cleaned text) for plain text."""
-    lines = _clean_lines(raw)
+    """Return (title or None, cleaned text) for text scraped from a web page: characters and
+    whitespace normalised, the title line taken out, page furniture dropped."""
+    return _clean_plain_text(raw, None)
+
+
+def _clean_plain_text(
+    raw: str, dropped: list[str] | None, *, furniture: bool = True
+) -> tuple[str | None, str]:
+    lines = _clean_lines(raw, dropped, furniture=furniture)
     title: str | None = None
     first = next((i for i, line in enumerate(lines) if line), None)
     if first is not None:
@@ -347,10 +370,25 @@ def _tidy_title(title: str) -> str:
     return title
 
 
-def _document(text: str, title: str, url: str | None, kind: str) -> Document:
+def _document(
+    text: str,
+    title: str,
+    url: str | None,
+    kind: str,
+    *,
+    dropped: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> Document:
     if not text.strip():
         raise InputError("I couldn't find any article text in that file.")
-    return Document(text=text, title=_tidy_title(title) or "Untitled", url=url, kind=kind)
+    return Document(
+        text=text,
+        title=_tidy_title(title) or "Untitled",
+        url=url,
+        kind=kind,
+        dropped=tuple(dropped or ()),
+        normalised="; ".join(notes) if notes else None,
+    )
 
 
 def _megabytes(size: int) -> str:
@@ -371,6 +409,14 @@ def _refuse_binary(data: bytes) -> None:
 
 
 def _decode(data: bytes, fallback_encoding: str | None = None) -> str:
+    return _decode_noting(data, fallback_encoding)[0]
+
+
+def _decode_noting(data: bytes, fallback_encoding: str | None = None) -> tuple[str, list[str]]:
+    """The text, and what decoding changed (a byte order mark dropped, bad bytes replaced)."""
+    notes = []
+    if data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        notes.append("the leading byte order mark removed")
     if data.startswith(codecs.BOM_UTF8):
         candidates = ["utf-8-sig"]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -384,7 +430,9 @@ def _decode(data: bytes, fallback_encoding: str | None = None) -> str:
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
-        return _refuse_control_heavy(text)
+        if encoding == fallback_encoding:
+            notes.append(f"decoded from {encoding}")
+        return _refuse_control_heavy(text), notes
     if candidates[0] == "utf-16":
         raise InputError(
             "That file says it is UTF-16 but isn't valid UTF-16; save it as UTF-8 and try again."
@@ -394,7 +442,8 @@ def _decode(data: bytes, fallback_encoding: str | None = None) -> str:
     bad = text.count("\ufffd") - data.count("\ufffd".encode())
     if bad > MAX_BAD_BYTE_RATIO * len(data):
         raise InputError("That file isn't UTF-8 text; save it as UTF-8 and try again.")
-    return _refuse_control_heavy(text)
+    notes.append(f"{bad:,} undecodable byte sequence{'s' if bad != 1 else ''} replaced with U+FFFD")
+    return _refuse_control_heavy(text), notes
 
 
 def _refuse_control_heavy(text: str) -> str:
@@ -423,14 +472,40 @@ def _decode_html(data: bytes) -> str:
 # --------------------------------------------------------------------------------------- plain text
 
 
-def _clean_lines(raw: str) -> list[str]:
-    """Normalise characters and whitespace, strip each line and drop furniture lines."""
+def _exact_text(raw: str) -> tuple[str, list[str]]:
+    """Plain text as given: only CRLF line endings become LF (a lone CR, tabs, spacing, invisible and
+    control characters are all kept; outputs neutralise what a terminal or Discord would act on)."""
+    if "\r\n" not in raw:
+        return raw, []
+    return raw.replace("\r\n", "\n"), ["CRLF line endings changed to LF"]
+
+
+def _plain_title(text: str) -> str | None:
+    """The first line, when it reads as a title (short, no closing punctuation, more text after it).
+    It stays in the text too: the text is what was given."""
+    lines = text.split("\n", 64)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or first == len(lines) - 1:
+        return None
+    candidate = _tidy_title(lines[first])
+    if not candidate or len(lines[first].strip()) > MAX_TITLE_CHARS or _SENTENCE_END.search(candidate):
+        return None
+    if not any(line.strip() for line in lines[first + 1 :]):
+        return None
+    return candidate
+
+
+def _clean_lines(raw: str, dropped: list[str] | None = None, *, furniture: bool = True) -> list[str]:
+    """Normalise characters and whitespace, strip each line and (if furniture) drop furniture lines,
+    appending them to dropped when given."""
     text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
     text = _CONTROL.sub("", _LINE_BREAKS.sub("\n", text))
     lines = []
     for line in text.split("\n"):
         line = _SPACES.sub(" ", line).strip()
-        if line and _is_furniture(line):
+        if furniture and line and _is_furniture(line):
+            if dropped is not None:
+                dropped.append(line)
             continue
         lines.append(line)
     return lines
@@ -512,7 +587,7 @@ def _extract_markdown(raw: str) -> tuple[str, str | None]:
             line = line.strip().strip("|").replace("|", " ")
         lines.append(line)
     body = _strip_inline_markdown("\n".join(lines))
-    return _join_lines(_clean_lines(body)), title
+    return _join_lines(_clean_lines(body, furniture=False)), title
 
 
 def _strip_inline_markdown(text: str) -> str:
@@ -555,7 +630,9 @@ _H1_TAG = re.compile(r"<h1\b[^>]{0,500}>(.{1,2000}?)</h1\s*>", re.IGNORECASE | r
 _ANY_TAG = re.compile(r"<[^>]{0,2000}>")
 
 
-def _extract_html(html: str, url: str | None, max_bytes: int) -> tuple[str, str | None, str | None]:
+def _extract_html(
+    html: str, url: str | None, max_bytes: int, dropped: list[str]
+) -> tuple[str, str | None, str | None]:
     _refuse_attribute_bomb(html)
     try:
         with warnings.catch_warnings():
@@ -584,7 +661,7 @@ def _extract_html(html: str, url: str | None, max_bytes: int) -> tuple[str, str 
     if len(text) > max_bytes:
         raise InputError("That page's text is too large.")
     title = title or _fallback_html_title(html)
-    lines = _clean_lines(text)
+    lines = _clean_lines(text, dropped)
     # trafilatura puts one paragraph per line; a blank line between them matches the plain-text layout.
     paragraphs = [line for line in lines if line]
     if title and paragraphs and _tidy_title(paragraphs[0]).casefold() == _tidy_title(title).casefold():
@@ -673,7 +750,8 @@ def _extract_pdf(data: bytes, *, max_chars: int, time_limit_s: float) -> tuple[s
         raise InputError(
             "That PDF has no text I can extract (it may be scanned images); send a PDF with real text."
         )
-    title, body = clean_plain_text(text)
+    # Furniture is for web pages: a PDF's own lines are kept (its page numbers are gone already).
+    title, body = _clean_plain_text(text, None, furniture=False)
     if metadata_title:
         # The metadata title usually repeats the first line; keep that line out of the body either way.
         if title is not None and _tidy_title(title).casefold() != metadata_title.casefold():

@@ -86,8 +86,9 @@ def only(documents: list[Document]) -> Document:
 # ------------------------------------------------------------------------------------------ plain text
 
 
-def test_sample_article_keeps_the_story_and_drops_the_furniture() -> None:
-    document = only(extract(SAMPLE.read_bytes(), filename=SAMPLE.name))
+def test_sample_article_scraped_keeps_the_story_and_drops_the_furniture() -> None:
+    # A web page saved as text: plain text is stored as given unless the caller says it was scraped.
+    document = only(extract(SAMPLE.read_bytes(), filename=SAMPLE.name, scraped=True))
 
     assert document.title == SAMPLE_TITLE
     assert document.kind == "text"
@@ -192,8 +193,9 @@ def test_genuine_sentences_are_kept(line: str) -> None:
 
 def test_utf8_bom_utf16_and_a_few_bad_bytes() -> None:
     text = "Title\n\nNaïve café owners rejoice."
-    assert only(extract(text.encode("utf-8-sig"), filename="a.txt")).text == "Naïve café owners rejoice."
-    assert only(extract(text.encode("utf-16"), filename="a.txt")).text == "Naïve café owners rejoice."
+    assert only(extract(text.encode("utf-8-sig"), filename="a.txt")).text == text
+    utf16 = only(extract(text.encode("utf-16"), filename="a.txt"))
+    assert (utf16.text, utf16.title) == (text, "Title")
     body = ("A perfectly ordinary sentence about the weather. " * 50).encode() + b"\xff"
     assert "\ufffd" in only(extract(body, filename="a.txt")).text
 
@@ -262,10 +264,11 @@ def test_markdown_is_stripped_to_prose() -> None:
         "**",
         "#",
         ">",
-        "Read more",
     ):
         assert gone not in text
     assert "Front Matter Title" not in text
+    # Furniture filtering is for scraped web pages only: a Markdown file's own lines are kept.
+    assert text.endswith("Read more: another post on this blog")
 
 
 def test_markdown_title_from_first_heading() -> None:
