@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -57,6 +58,8 @@ class Document:
     # What was changed from the input on the way to `text`, in words (e.g. "CRLF line endings changed to
     # LF"), or None when `text` is the input exactly. Offsets always index `text`, never the input.
     normalised: str | None = None
+    # The publication date a web page states (trafilatura's metadata), as an ISO date "YYYY-MM-DD".
+    published: str | None = None
 
 
 MAX_TITLE_CHARS = 200
@@ -270,8 +273,9 @@ def extract(
     if kind == "html":
         html = _decode_html(data)
         dropped: list[str] = []
-        text, title, found_url = _extract_html(html, url, max_bytes, dropped)
-        return [_document(text, title or fallback_title, url or found_url, "html", dropped=dropped)]
+        text, title, found_url, published = _extract_html(html, url, max_bytes, dropped)
+        document = _document(text, title or fallback_title, url or found_url, "html", dropped=dropped)
+        return [dataclasses.replace(document, published=published)]
     raw, notes = _decode_noting(data)
     dropped = []
     if kind == "jsonl":
@@ -632,7 +636,9 @@ _ANY_TAG = re.compile(r"<[^>]{0,2000}>")
 
 def _extract_html(
     html: str, url: str | None, max_bytes: int, dropped: list[str]
-) -> tuple[str, str | None, str | None]:
+) -> tuple[str, str | None, str | None, str | None]:
+    """(text, title, the page's own URL, published date): paragraphs and headings one per block,
+    tables as rows of cells joined by " | " (one row per line), furniture lines moved to dropped."""
     _refuse_attribute_bomb(html)
     try:
         with warnings.catch_warnings():
@@ -642,10 +648,13 @@ def _extract_html(
                 url=url,
                 with_metadata=True,
                 include_comments=False,
-                include_tables=False,
+                include_tables=True,
                 include_images=False,
                 include_links=False,
                 favor_precision=True,
+                # The date the page states (meta tags, a <time>, a dateline); without extensive
+                # search htmldate does not guess one from a copyright line or the URL.
+                date_extraction_params={"extensive_search": False, "original_date": True},
             )
     except (RecursionError, MemoryError) as error:
         raise InputError("That HTML is nested too deeply or is too large to read.") from error
@@ -661,14 +670,46 @@ def _extract_html(
     if len(text) > max_bytes:
         raise InputError("That page's text is too large.")
     title = title or _fallback_html_title(html)
-    lines = _clean_lines(text, dropped)
-    # trafilatura puts one paragraph per line; a blank line between them matches the plain-text layout.
-    paragraphs = [line for line in lines if line]
-    if title and paragraphs and _tidy_title(paragraphs[0]).casefold() == _tidy_title(title).casefold():
-        paragraphs = paragraphs[1:]
-    if not paragraphs:
+    blocks = _html_blocks(text, dropped)
+    if title and blocks and _tidy_title(blocks[0]).casefold() == _tidy_title(title).casefold():
+        blocks = blocks[1:]
+    if not blocks:
         raise InputError("I couldn't find any article text in that HTML page.")
-    return "\n\n".join(paragraphs), title, found_url if isinstance(found_url, str) else None
+    date = getattr(result, "date", None)
+    published = date[:10] if isinstance(date, str) and _ISO_DATE.match(date) else None
+    # A blank line between paragraphs matches the plain-text layout.
+    return "\n\n".join(blocks), title, found_url if isinstance(found_url, str) else None, published
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:$|T)")
+# trafilatura writes a table as Markdown-style rows, "| a | b | ", with a "|---|---|" rule after the head.
+_TABLE_ROW = re.compile(r"^\|.*\|$")
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
+
+
+def _html_blocks(text: str, dropped: list[str]) -> list[str]:
+    """trafilatura's one-line-per-paragraph text as blocks; a table's rows form one block."""
+    blocks: list[str] = []
+    in_table = False
+    for raw_line in _clean_lines(text, furniture=False):
+        if not raw_line:
+            continue
+        if _TABLE_ROW.match(raw_line):
+            if _TABLE_RULE.match(raw_line):
+                continue
+            row = " | ".join(cell.strip() for cell in raw_line[1:-1].split("|"))
+            if in_table:
+                blocks[-1] += "\n" + row
+            else:
+                blocks.append(row)
+            in_table = True
+            continue
+        in_table = False
+        if _is_furniture(raw_line):
+            dropped.append(raw_line)
+            continue
+        blocks.append(raw_line)
+    return blocks
 
 
 def _refuse_attribute_bomb(html: str) -> None:
