@@ -95,6 +95,9 @@ class BotConfig(_Section):
     workers: int = Field(default=1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
     articles_per_page: int = Field(default=10, ge=1, le=25)
     log_questions: bool = True
+    # Defaults for servers that have not set their own with /config:
+    question_retention_days: int = Field(default=90, ge=1, le=3650)  # questions and votes kept this long
+    private_answers: bool = False  # /ask answers only the asker sees (ephemeral)
     # Scale-out: run one process per shard, each with shard_id 0..shard_count-1 (a guild's events go to
     # shard (guild_id >> 22) % shard_count). Unset = one process receives every guild.
     # A process may also serve several shards: shard_ids = [0, 1] (with shard_count).

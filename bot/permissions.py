@@ -1,21 +1,57 @@
 """Who may do what: members ask, moderators curate articles, admins reindex.
 
 The bot checks these itself on every call (Discord's default member permissions are only a UI hint a
-server can change). Moderators have Manage Messages or the configured role; admins have Administrator
-or the configured role. Refusals are `NotAllowed` (an app-command CheckFailure), answered ephemerally.
+server can change). Moderators have Manage Messages or a moderator role; admins have Administrator or
+an admin role. The roles are the server's own, by role id (`/config roles`); a server that has not set
+them falls back to config.toml's `[bot] moderator_role` / `admin_role`, matched by name. Refusals are
+`NotAllowed` (an app-command CheckFailure), answered ephemerally.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
 
 from bot.client import NotAllowed, QuoteBot
+from bot.guild_config import guild_config
 
 T = TypeVar("T")
+
+# What the invite link asks for: Send Messages, Send Messages in Threads (answers in threads and forum
+# posts), Embed Links, Read Message History, Use Application Commands, Add Reactions.
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    read_message_history=True,
+    use_application_commands=True,
+    add_reactions=True,
+)
+# Discord's default member permissions: a UI hint (members do not see these commands; a server can
+# change it under Server Settings -> Integrations). The bot still checks every call itself.
+MODERATOR_DEFAULT = discord.Permissions(manage_messages=True)
+ADMIN_DEFAULT = discord.Permissions(manage_guild=True)
+MODERATOR_COMMANDS = ("articles", "unanswered", "insights")
+ADMIN_COMMANDS = ("reindex", "stats", "config")
+
+
+def apply_default_permissions(tree: app_commands.CommandTree[Any]) -> None:
+    """Give the moderator and admin commands their default member permissions (where not set)."""
+    for command in tree.get_commands(type=discord.AppCommandType.chat_input):
+        if not isinstance(command, app_commands.Command | app_commands.Group):
+            continue
+        wanted = (
+            MODERATOR_DEFAULT
+            if command.name in MODERATOR_COMMANDS
+            else ADMIN_DEFAULT
+            if command.name in ADMIN_COMMANDS
+            else None
+        )
+        if wanted is not None and command.default_permissions is None:
+            command.default_permissions = wanted
 
 
 def _has_role(interaction: discord.Interaction, role_name: str) -> bool:
@@ -23,6 +59,28 @@ def _has_role(interaction: discord.Interaction, role_name: str) -> bool:
         return False
     wanted = role_name.casefold()
     return any(r.name.casefold() == wanted for r in interaction.user.roles)
+
+
+def _has_role_id(interaction: discord.Interaction, role_ids: tuple[int, ...]) -> bool:
+    if not role_ids or not isinstance(interaction.user, discord.Member):
+        return False
+    return any(r.id in role_ids for r in interaction.user.roles)
+
+
+def _in_roles(interaction: discord.Interaction, role_ids: tuple[int, ...] | None, fallback_name: str) -> bool:
+    """The server's roles by id when it set them, else config.toml's role name."""
+    if role_ids is not None:
+        return _has_role_id(interaction, role_ids)
+    return _has_role(interaction, fallback_name)
+
+
+def _who(permission: str, role_ids: tuple[int, ...] | None, fallback_name: str) -> str:
+    if role_ids is not None:
+        roles = " ".join(f"<@&{r}>" for r in role_ids)
+        return permission + (
+            f" or a role among {roles}" if len(role_ids) > 1 else f" or the {roles} role" if roles else ""
+        )
+    return permission + (f" or the {fallback_name} role" if fallback_name else "")
 
 
 def _bot(interaction: discord.Interaction) -> QuoteBot:
@@ -34,18 +92,29 @@ def _bot(interaction: discord.Interaction) -> QuoteBot:
 def is_admin(interaction: discord.Interaction) -> bool:
     if interaction.guild_id is None:
         return False
-    return interaction.permissions.administrator or _has_role(
-        interaction, _bot(interaction).settings.bot.admin_role
+    bot = _bot(interaction)
+    cfg = guild_config(bot, interaction.guild_id)
+    return interaction.permissions.administrator or _in_roles(
+        interaction, cfg.admin_role_ids, bot.settings.bot.admin_role
     )
 
 
 def is_moderator(interaction: discord.Interaction) -> bool:
     if interaction.guild_id is None:
         return False
+    bot = _bot(interaction)
+    cfg = guild_config(bot, interaction.guild_id)
     return (
         interaction.permissions.manage_messages
         or is_admin(interaction)
-        or _has_role(interaction, _bot(interaction).settings.bot.moderator_role)
+        or _in_roles(interaction, cfg.moderator_role_ids, bot.settings.bot.moderator_role)
+    )
+
+
+def is_config_admin(interaction: discord.Interaction) -> bool:
+    """Who may change /config: admins, and members with Manage Server (its default permission)."""
+    return interaction.guild_id is not None and (
+        interaction.permissions.manage_guild or is_admin(interaction)
     )
 
 
@@ -57,17 +126,30 @@ def require_guild(interaction: discord.Interaction) -> None:
 def require_moderator(interaction: discord.Interaction) -> None:
     require_guild(interaction)
     if not is_moderator(interaction):
-        role = _bot(interaction).settings.bot.moderator_role
-        who = "Manage Messages permission" + (f" or the {role} role" if role else "")
+        bot = _bot(interaction)
+        cfg = guild_config(bot, interaction.guild_id)
+        who = _who("Manage Messages permission", cfg.moderator_role_ids, bot.settings.bot.moderator_role)
         raise NotAllowed(f"Only moderators ({who}) can do that.")
 
 
 def require_admin(interaction: discord.Interaction) -> None:
     require_guild(interaction)
     if not is_admin(interaction):
-        role = _bot(interaction).settings.bot.admin_role
-        who = "Administrator permission" + (f" or the {role} role" if role else "")
+        bot = _bot(interaction)
+        cfg = guild_config(bot, interaction.guild_id)
+        who = _who("Administrator permission", cfg.admin_role_ids, bot.settings.bot.admin_role)
         raise NotAllowed(f"Only admins ({who}) can do that.")
+
+
+def require_config_admin(interaction: discord.Interaction) -> None:
+    require_guild(interaction)
+    if not is_config_admin(interaction):
+        bot = _bot(interaction)
+        cfg = guild_config(bot, interaction.guild_id)
+        who = _who(
+            "Manage Server or Administrator permission", cfg.admin_role_ids, bot.settings.bot.admin_role
+        )
+        raise NotAllowed(f"Only admins ({who}) can change the server's settings.")
 
 
 def _as_check(requirement: Callable[[discord.Interaction], None]) -> Callable[[T], T]:
@@ -90,3 +172,7 @@ def moderator_check() -> Callable[[T], T]:
 
 def admin_check() -> Callable[[T], T]:
     return _as_check(require_admin)
+
+
+def config_admin_check() -> Callable[[T], T]:
+    return _as_check(require_config_admin)

@@ -8,6 +8,7 @@ helpful" record feedback for /unanswered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
@@ -18,8 +19,12 @@ from discord.ext import commands
 
 from bot import replies
 from bot.client import QuoteBot, collection_of
+from bot.guild_config import GuildConfig, decide, guild_config
 from bot.permissions import guild_check
+from index import guild_settings as gs
 from index.answer import Answer
+from index.errors import QuotebotError
+from index.store import Question
 
 log = logging.getLogger("quotebot.ask")
 
@@ -72,12 +77,47 @@ def answer_view(answer: Answer) -> discord.ui.View | None:
 
 
 async def _ask(bot: QuoteBot, collection: str, question: str, user_id: int) -> Answer:
-    return await bot.work(
-        bot.library.ask,
-        collection,
-        question,
-        user_id=str(user_id),
-        log_question=bot.settings.bot.log_questions,
+    cfg = guild_config(bot, int(collection))
+
+    def ask() -> Answer:
+        answer = bot.library.ask(
+            collection, question, user_id=str(user_id), log_question=bot.settings.bot.log_questions
+        )
+        return _server_decision(bot, cfg, answer)
+
+    return await bot.work(ask)
+
+
+def _server_decision(bot: QuoteBot, cfg: GuildConfig, answer: Answer) -> Answer:
+    """The server's /config thresholds over the Library's decision (in the executor); the logged
+    question follows the decision the member saw."""
+    lib = bot.library
+    decided = decide(answer, cfg, lib.threshold, lib.may_threshold)
+    if decided.question_id is not None and decided.quote is not answer.quote:
+        q = decided.quote
+        gs.set_question_outcome(
+            lib.store,
+            decided.question_id,
+            answered=q is not None,
+            article_id=q.article.id if q else None,
+            start=q.start if q else None,
+            end=q.end if q else None,
+        )
+    return decided
+
+
+def _parent_id(channel: object) -> int | None:
+    """A thread's parent channel (answer channels include their threads and forum posts)."""
+    parent = getattr(channel, "parent_id", None)
+    return int(parent) if isinstance(parent, int) else None
+
+
+def channels_hint(cfg: GuildConfig) -> str:
+    where = ", ".join(f"<#{i}>" for i in cfg.answer_channel_ids or ())
+    return (
+        f"I answer questions in {where} in this server."
+        if where
+        else "I don't answer questions in this server."
     )
 
 
@@ -187,12 +227,20 @@ class AskCog(commands.Cog, name="Ask"):
 
     async def answer_interaction(self, interaction: discord.Interaction, question: str) -> None:
         collection = collection_of(interaction)
-        await interaction.response.defer(thinking=True)
+        cfg = guild_config(self.bot, interaction.guild_id)
+        if not cfg.answers_in(interaction.channel_id, _parent_id(interaction.channel)):
+            await self.bot.reply_ephemeral(interaction, channels_hint(cfg))
+            return
+        private = cfg.private_answers
+        await interaction.response.defer(thinking=True, ephemeral=private)
         answer = await _ask(self.bot, collection, question, interaction.user.id)
         view = answer_view(answer)
         extra: dict[str, Any] = {"view": view} if view is not None else {}
         await interaction.followup.send(
-            replies.answer_content(answer), allowed_mentions=replies.ALLOWED_MENTIONS, **extra
+            replies.answer_content(answer),
+            allowed_mentions=replies.ALLOWED_MENTIONS,
+            ephemeral=private,
+            **extra,
         )
 
     @app_commands.command(name="ask")
@@ -223,8 +271,21 @@ class AskCog(commands.Cog, name="Ask"):
             or me is None
             or message.author.bot
             or message.guild is None
-            or me.id not in message.raw_mentions
         ):
+            return
+        cfg = guild_config(self.bot, message.guild.id)
+        if me.id not in message.raw_mentions:
+            if cfg.auto_answer_channel_id is not None and _auto_answers(message, cfg.auto_answer_channel_id):
+                await self.auto_answer(message, cfg)
+            return
+        if not cfg.answers_in(message.channel.id, _parent_id(message.channel)):
+            return  # not an answer channel: mentions here are ignored
+        if cfg.private_answers:
+            await message.reply(
+                "Answers are private in this server: ask with /ask and only you will see the answer.",
+                allowed_mentions=replies.ALLOWED_MENTIONS,
+                mention_author=False,
+            )
             return
         question = re.sub(rf"<@!?{me.id}>", " ", message.content)
         question = " ".join(question.split())
@@ -260,6 +321,67 @@ class AskCog(commands.Cog, name="Ask"):
             else:
                 text = str(e)
             await message.reply(text, allowed_mentions=replies.ALLOWED_MENTIONS, mention_author=False)
+
+    async def auto_answer(self, message: discord.Message, cfg: GuildConfig) -> None:
+        """A message (a forum post: its title and text) in the auto-answer channel: answered only
+        when the answer is confident; otherwise the bot stays quiet. Only answered ones are logged."""
+        assert message.guild is not None
+        parts = [message.content.strip()]
+        if isinstance(message.channel, discord.Thread) and message.channel.id == message.id:
+            parts.insert(0, message.channel.name.strip())  # a forum post: its title is the question
+        question = " ".join(" ".join(p for p in parts if p).split())[:QUESTION_MAX]
+        if len(question) < 3 or self.cooldowns.hit(message.guild.id, message.author.id) is not None:
+            return
+        collection, bot = str(message.guild.id), self.bot
+
+        def ask() -> Answer | None:
+            answer = _server_decision(bot, cfg, bot.library.ask(collection, question))
+            if answer.kind != "quote":
+                return None
+            q = answer.quote
+            assert q is not None
+            if bot.settings.bot.log_questions:
+                qid = bot.library.store.log_question(
+                    Question(
+                        collection=collection,
+                        user_id=str(message.author.id),
+                        text=question,
+                        answered=True,
+                        article_id=q.article.id,
+                        start=q.start,
+                        end=q.end,
+                        score=answer.confidence,
+                    )
+                )
+                answer = dataclasses.replace(answer, question_id=qid)
+            return answer
+
+        try:
+            answer = await bot.work(ask)
+            if answer is None:
+                return
+            view = answer_view(answer)
+            extra: dict[str, Any] = {"view": view} if view is not None else {}
+            await message.reply(
+                replies.answer_content(answer),
+                allowed_mentions=replies.ALLOWED_MENTIONS,
+                mention_author=False,
+                **extra,
+            )
+        except QuotebotError as e:
+            log.info("auto-answer skipped message %s: %s", message.id, e)
+        except discord.HTTPException:
+            log.warning("could not auto-answer message %s", message.id, exc_info=True)
+
+
+def _auto_answers(message: discord.Message, channel_id: int) -> bool:
+    """A message in the auto-answer channel itself, or a new post (its first message) in that forum."""
+    channel = message.channel
+    if channel.id == channel_id:
+        return True
+    return (
+        isinstance(channel, discord.Thread) and channel.parent_id == channel_id and message.id == channel.id
+    )
 
 
 async def setup(bot: commands.Bot) -> None:
