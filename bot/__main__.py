@@ -221,7 +221,8 @@ def _flat(text: str | None) -> str:
 
 def _source(q: Quote) -> str:
     a = q.article
-    return _flat(a.url or a.source_id or f"article {a.id}")
+    where = f", page {q.page}" if q.page is not None else ""
+    return _flat(a.url or a.source_id or f"article {a.id}") + where
 
 
 def _marked(q: Quote) -> str:

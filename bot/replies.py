@@ -168,12 +168,15 @@ def _safe_url(url: str) -> str:
     return urllib.parse.quote(url, safe=":/?#[]@!$&'*+,;=%~")
 
 
-def source_url(ref: ArticleRef, sentence: str | None = None) -> str | None:
-    """The article's web address, pointing at `sentence` with a text fragment; None for non-web sources."""
+def source_url(ref: ArticleRef, sentence: str | None = None, page: int | None = None) -> str | None:
+    """The article's web address, pointing at `sentence` with a text fragment (a PDF: at its page,
+    `#page=N`); None for non-web sources."""
     if not is_web_url(ref.url):
         return None
     assert ref.url is not None
     url = _safe_url(ref.url)
+    if page is not None:
+        return url.split("#", 1)[0] + f"#page={page}"
     if sentence:
         frag = text_fragment(sentence)
         if frag:
@@ -181,13 +184,20 @@ def source_url(ref: ArticleRef, sentence: str | None = None) -> str | None:
     return url
 
 
-def source_line(ref: ArticleRef, sentence: str | None = None, *, title_max: int = 200) -> str:
-    """The article title, linked to its source (without a link preview) when it has a web address."""
+def source_line(
+    ref: ArticleRef, sentence: str | None = None, *, title_max: int = 200, page: int | None = None
+) -> str:
+    """The article title, linked to its source (without a link preview) when it has a web address;
+    otherwise named with its source (a file's path), and its page for a PDF."""
     title = plain(ref.title or "Untitled", title_max) or "Untitled"
-    url = source_url(ref, sentence)
+    where = f", page {page}" if page is not None else ""
+    url = source_url(ref, sentence, page)
     if url is None:
-        return f"*{title}*"
-    return f"[{title}](<{url}>)"
+        origin = ref.source_id if ref.source_id and not ref.source_id.startswith("paste:") else None
+        if origin and origin != ref.title:
+            return f"*{title}* ({plain(origin, 120)}{where})"
+        return f"*{title}*" + (f" (page {page})" if page is not None else "")
+    return f"[{title}{where}](<{url}>)"
 
 
 def confidence_label(confidence: float) -> str:
@@ -200,7 +210,7 @@ def confidence_label(confidence: float) -> str:
 
 
 def _quote_with_source(q: Quote, budget: int, tail: str = "", *, bold_answer: bool = False) -> str:
-    src = "— " + source_line(q.article, q.text) + tail
+    src = "— " + source_line(q.article, q.text, page=q.page) + tail
     if len(src) > budget // 2:  # a monstrous URL: fall back to the title alone
         src = "— " + f"*{plain(q.article.title or 'Untitled', 200)}*" + tail
     mark = None

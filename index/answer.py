@@ -63,6 +63,7 @@ class Quote:
     score: float
     answer_start: int | None = None  # the answer phrase inside the sentence, as article offsets
     answer_end: int | None = None
+    page: int | None = None  # 1-based page of a PDF article the sentence is on
 
     @property
     def answer_phrase(self) -> str | None:

@@ -17,10 +17,12 @@ library answers from memory, warns, and saves again on the next write.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -54,7 +56,7 @@ from index.bulk import (
 )
 from index.chunking import make_passages
 from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
-from index.errors import InputError, NotFound, QuotebotError, StoreError
+from index.errors import FetchError, InputError, NotFound, QuotebotError, StoreError
 from index.evidence import judge_evidence
 from index.extract import Document, clean_title, extract
 from index.fetch import Fetched, FetchPolicy, fetch
@@ -193,6 +195,16 @@ class BulkResult:
 
 
 @dataclass
+class RefreshResult:
+    """What `refresh` found for each web article."""
+
+    unchanged: list[ArticleInfo]
+    changed: list[ArticleInfo]
+    gone: list[tuple[ArticleInfo, str]]  # 404 / 410 (removed when asked)
+    failed: list[tuple[ArticleInfo, str]]  # could not be fetched now: left as they are
+
+
+@dataclass
 class _Prepared:
     doc: Document
     digest: str
@@ -239,6 +251,7 @@ class Library:
         self._reader_lock = threading.Lock()
         self._states = StateCache(settings.reader_cache_sentences)
         self._states_lock = threading.Lock()
+        self._pages: OrderedDict[tuple[str, int, int], list[int]] = OrderedDict()  # PDF page starts
         self._clean_temporary_files()
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -747,6 +760,8 @@ class Library:
                 n_chunks=0,
                 added_by=added_by,
                 created_at=now,
+                published=_clip(getattr(p.doc, "published", None), 32),
+                pages=json.dumps(list(pages)) if (pages := getattr(p.doc, "pages", ())) else None,
             )
             for _, p in prepared
         ]
@@ -763,7 +778,7 @@ class Library:
                         removed["articles"].append(p.replaces)
                         self.store.delete_article(s, p.replaces)
                 columns = ("collection", "source_id", "title", "url", "kind", "text", "content_hash")
-                more = ("n_sentences", "n_chunks", "added_by", "created_at")
+                more = ("n_sentences", "n_chunks", "added_by", "created_at", "published", "pages")
                 aids = (
                     s.execute(
                         insert(Article).returning(col(Article.id), sort_by_parameter_order=True),
@@ -1103,7 +1118,45 @@ class Library:
                 progress(k, len(urls))
         return out
 
-    def _add_fetched(self, collection: str, fetched: Fetched, *, added_by: str | None = None) -> AddResult:
+    def refresh(
+        self, collection: str, *, remove_gone: bool = False, progress: Progress | None = None
+    ) -> RefreshResult:
+        """Fetch every web article of the collection again (conditional GET with its ETag /
+        Last-Modified; then its content hash), replacing the changed ones. A page that answers 404
+        or 410 is "gone" (removed with `remove_gone`); other failures are listed and change nothing."""
+        check_collection(collection)
+        arts = [a for a in self.store.articles(collection) if a.url and a.source_id == canonical_url(a.url)]
+        out = RefreshResult([], [], [], [])
+        for k, a in enumerate(arts, 1):
+            info = ArticleInfo.of(a)
+            assert a.url is not None
+            try:
+                fetched = fetch(a.url, self.settings.fetch, etag=a.etag, last_modified=a.last_modified)
+                if fetched.not_modified:
+                    self.store.set_source_meta(
+                        info.id, fetched.etag or a.etag, fetched.last_modified or a.last_modified
+                    )
+                    out.unchanged.append(info)
+                else:
+                    res = self._add_fetched(collection, fetched, key=a.source_id)
+                    (out.unchanged if res.status == "unchanged" else out.changed).append(res.article)
+            except FetchError as e:
+                if getattr(e, "status", None) in (404, 410):
+                    out.gone.append((info, str(e)))
+                    if remove_gone:
+                        with contextlib.suppress(NotFound):
+                            self.remove(collection, f"#{info.id}")
+                else:
+                    out.failed.append((info, str(e)))
+            except QuotebotError as e:
+                out.failed.append((info, str(e)))
+            if progress is not None:
+                progress(k, len(arts))
+        return out
+
+    def _add_fetched(
+        self, collection: str, fetched: Fetched, *, added_by: str | None = None, key: str | None = None
+    ) -> AddResult:
         docs = extract(
             fetched.data,
             content_type=fetched.content_type,
@@ -1114,9 +1167,14 @@ class Library:
         # The page's address is the one fetched (after redirects): a url field inside what was
         # fetched (a JSON Lines record) never stands in for it.
         doc = dataclasses.replace(
-            docs[0], url=fetched.url, title=docs[0].title or fetched.url, source_id=canonical_url(fetched.url)
+            docs[0],
+            url=fetched.url,
+            title=docs[0].title or fetched.url,
+            source_id=key or canonical_url(fetched.url),
         )
-        return self.add_documents(collection, [doc], added_by=added_by)[0]
+        res = self.add_documents(collection, [doc], added_by=added_by)[0]
+        self.store.set_source_meta(res.article.id, fetched.etag, fetched.last_modified)
+        return res
 
     # -- removing and listing -----------------------------------------------------------------
 
@@ -1459,7 +1517,21 @@ class Library:
         ref = refs.get(aid) or self._refs(shelf, [row])[aid]
         refs[aid] = ref
         start, end = int(shelf.starts[row]), int(shelf.ends[row])
-        return Quote(shelf.texts[aid][start:end], ref, start, end, score)
+        return Quote(shelf.texts[aid][start:end], ref, start, end, score, page=self._page(shelf, aid, start))
+
+    def _page(self, shelf: Shelf, article_id: int, start: int) -> int | None:
+        """The 1-based PDF page holding offset `start` (None for other kinds); page starts are read
+        from SQL once per article and generation."""
+        key = (shelf.collection, self._gens.get(shelf.collection, -1), article_id)
+        with self._states_lock:
+            pages = self._pages.get(key)
+        if pages is None:
+            pages = self.store.article_pages(article_id)
+            with self._states_lock:
+                self._pages[key] = pages
+                while len(self._pages) > 4_096:
+                    self._pages.popitem(last=False)
+        return bisect.bisect_right(pages, start) if pages else None
 
     def _related(self, shelf: Shelf, qvec: np.ndarray, refs: dict[int, ArticleRef]) -> list[Quote]:
         scores, ids = shelf.passages.search(qvec, 3)
@@ -1472,7 +1544,16 @@ class Library:
             if aid not in refs:
                 refs.update(self._refs(shelf, [rows[0]]))
             start, end = int(shelf.starts[rows[0]]), int(shelf.ends[rows[-1]])
-            out.append(Quote(shelf.texts[aid][start:end], refs[aid], start, end, float(sc)))
+            out.append(
+                Quote(
+                    shelf.texts[aid][start:end],
+                    refs[aid],
+                    start,
+                    end,
+                    float(sc),
+                    page=self._page(shelf, aid, start),
+                )
+            )
         return out
 
     # -- maintenance ------------------------------------------------------------------------------

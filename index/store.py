@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, event, func
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, event, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -55,6 +56,14 @@ class Article(SQLModel, table=True):
     n_chunks: int = 0
     added_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=_now)
+    # What the source said about itself (web pages: refresh validators; PDFs: page starts).
+    etag: str | None = Field(default=None, max_length=512)
+    last_modified: str | None = Field(default=None, max_length=64)
+    published: str | None = Field(default=None, max_length=32)  # ISO date, when the page gives one
+    fetched_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    pages: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON: page start offsets
 
 
 class Sentence(SQLModel, table=True):
@@ -319,6 +328,30 @@ class Store:
             return s.exec(
                 select(Article).where(Article.collection == collection, Article.source_id == source_id)
             ).first()
+
+    def set_source_meta(self, article_id: int, etag: str | None, last_modified: str | None) -> None:
+        """Record a fetch of the article's page: its validators (for the next conditional GET) and when."""
+        with self.session() as s:
+            s.exec(
+                update(Article)  # type: ignore[call-overload]
+                .where(col(Article.id) == article_id)
+                .values(
+                    etag=(etag or None) and etag[:512],
+                    last_modified=(last_modified or None) and last_modified[:64],
+                    fetched_at=_now(),
+                )
+            )
+            s.commit()
+
+    def article_pages(self, article_id: int) -> list[int]:
+        """Where each page of a PDF article starts in its text (empty for other kinds)."""
+        with self.session() as s:
+            raw = s.exec(select(Article.pages).where(col(Article.id) == article_id)).first()
+        try:
+            pages = json.loads(raw) if raw else []
+        except ValueError:
+            return []
+        return [int(x) for x in pages] if isinstance(pages, list) else []
 
     def get_article(self, collection: str, article_id: int) -> Article | None:
         with self.session() as s:

@@ -30,8 +30,20 @@ def test_source_link_points_at_the_sentence_without_preview() -> None:
     line = replies.source_line(REF, "It rained.")
     assert line.startswith("[Rain & sun") and "](<https://example.org/a-b?x=1&y=%282%29#:~:text=" in line
     assert "#:~:text=It%20rained." in line and "(2)" not in line
-    assert replies.source_line(ArticleRef(2, "Notes", None, "notes.txt")) == "*Notes*"
+    # A file is named by its path (it has no link); a paste by its title alone.
+    assert replies.source_line(ArticleRef(2, "Notes", None, "docs/notes.txt")) == "*Notes* (docs/notes.txt)"
+    assert replies.source_line(ArticleRef(2, "Rules", None, "paste:rules")) == "*Rules*"
     assert replies.source_line(ArticleRef(2, "Notes", "file:///etc/passwd", None)) == "*Notes*"
+
+
+def test_a_pdf_quote_links_its_page() -> None:
+    ref = ArticleRef(3, "Manual", "https://example.org/manual.pdf", "https://example.org/manual.pdf")
+    line = replies.source_line(ref, "Press the red button.", page=4)
+    assert line == "[Manual, page 4](<https://example.org/manual.pdf#page=4>)"
+    assert (
+        replies.source_line(ArticleRef(3, "Manual", None, "manual.pdf"), page=2)
+        == "*Manual* (manual.pdf, page 2)"
+    )
 
 
 def test_confidence_labels() -> None:
