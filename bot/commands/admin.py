@@ -387,6 +387,7 @@ class AdminCog(commands.Cog, name="Admin"):
 
     @app_commands.command(name="reindex")
     @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
     @admin_check()
     async def reindex(self, interaction: discord.Interaction) -> None:
         """Rebuild this server's search index from the database (admins); answering continues meanwhile."""
@@ -424,6 +425,7 @@ class AdminCog(commands.Cog, name="Admin"):
 
     @app_commands.command(name="stats")
     @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
     @admin_check()
     async def stats(self, interaction: discord.Interaction) -> None:
         """This server's article, passage and vector counts, model and index sizes (admins)."""
