@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     guild(sp)
 
+    sp = sub.add_parser(
+        "refresh", help="fetch web articles again: replace the changed, report unchanged / changed / gone"
+    )
+    sp.add_argument("--remove-gone", action="store_true", help="remove articles whose page answers 404 / 410")
+    guild(sp)
+
     sp = sub.add_parser("ask", help="answer a question (or a batch of them) by quoting a sentence")
     sp.add_argument("question", nargs="?", help="the question")
     sp.add_argument("--batch", type=Path, help="JSON Lines file of {qid, question}")
@@ -322,12 +328,19 @@ def _read_file(path: Path) -> bytes:
 def _print_added(results: list[Any], item: str, out: TextIO) -> None:
     added = [r for r in results if r.status != "unchanged"]
     same = len(results) - len(added)
-    for r in added[:20]:
+    verbose = log.isEnabledFor(logging.INFO)
+    for k, r in enumerate(added):
         a = r.article
-        print(
-            f"{r.status} [{a.id}] {_flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages)",
-            file=out,
-        )
+        if k < 20:
+            dropped = f", {len(r.dropped)} page-furniture lines dropped" if r.dropped else ""
+            print(
+                f"{r.status} [{a.id}] {_flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages"
+                f"{dropped})",
+                file=out,
+            )
+        if verbose:
+            for line in r.dropped:
+                print(f"  dropped: {_flat(line)}", file=out)
     if len(added) > 20:
         print(f"... and {len(added) - 20} more", file=out)
     if same:
@@ -385,6 +398,26 @@ def _batch_error(qid: Any, error: str) -> dict[str, Any]:
         "score": None,
         "error": error,
     }
+
+
+def cmd_refresh(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    lib = _open_library(settings)
+    coll = collection_of(args)
+    with progress_bar("refreshing", sys.stderr.isatty(), unit="page") as bar:
+        report = lib.refresh(coll, remove_gone=args.remove_gone, progress=bar)
+    for a in report.changed:
+        print(f"changed [{a.id}] {_flat(a.title)} ({_flat(a.url or '')})", file=out)
+    for a, why in report.gone:
+        verb = "removed" if args.remove_gone else "gone"
+        print(f"{verb} [{a.id}] {_flat(a.title)} ({_flat(a.url or '')}): {_flat(why)}", file=out)
+    for a, why in report.failed:
+        print(f"quotebot: [{a.id}] {_flat(a.url or a.title)}: {_flat(why)}", file=sys.stderr)
+    print(
+        f"refreshed {coll}: {len(report.unchanged)} unchanged, {len(report.changed)} changed, "
+        f"{len(report.gone)} gone, {len(report.failed)} failed",
+        file=out,
+    )
+    return EXIT_USER if report.failed else 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -532,6 +565,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "run": cmd_run,
     "ingest": cmd_ingest,
+    "refresh": cmd_refresh,
     "ask": cmd_ask,
     "list": cmd_list,
     "remove": cmd_remove,

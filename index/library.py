@@ -177,6 +177,7 @@ class AddResult:
 
     article: ArticleInfo
     status: str
+    dropped: tuple[str, ...] = ()  # lines a scraped web page lost as page furniture (menus, prompts)
 
 
 @dataclass
@@ -736,7 +737,16 @@ class Library:
             shelf = self._install(collection, shelf.with_rows(new_rows), gen)
         self._grown(collection, shelf)
         for (i, p), art in zip(live, stored, strict=True):
-            out.append((i, AddResult(ArticleInfo.of(art), "replaced" if p.replaces else "added")))
+            out.append(
+                (
+                    i,
+                    AddResult(
+                        ArticleInfo.of(art),
+                        "replaced" if p.replaces else "added",
+                        tuple(getattr(p.doc, "dropped", ()) or ()),
+                    ),
+                )
+            )
         return out
 
     def _insert(
