@@ -1,8 +1,11 @@
-"""The discord.py Bot: owns the command tree, the executor every Library call goes through, and the one error handler.
+"""The discord.py Bot: owns the command tree, the lanes every Library call goes through, and the one error handler.
 
 `setup_hook` loads the cogs (bot/commands/), registers the persistent answer buttons and syncs the
 commands (to `dev_guild_id` when set, instantly; globally otherwise). Nothing slow ever runs on the
-event loop: model, FAISS and SQL work leave it through `await bot.work(fn, *args)`.
+event loop: model, FAISS and SQL work leave it through one of three lanes (bot/lanes.py):
+`await bot.read(fn, *args)` for questions and quick reads (never queued behind a write),
+`await bot.work(fn, *args)` for ingest, reindex and anything else, `await bot.fetching(fn, *args)`
+for URL ingest (the download waits here, not in the write lane).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import lanes
 from bot.config import BotConfig, Settings
 from bot.replies import ALLOWED_MENTIONS
 from index.errors import InputError, QuotebotError
@@ -64,7 +68,24 @@ class QuoteBot(commands.AutoShardedBot):
         self.settings = settings
         self.library = library
         self.sync_on_setup = sync_commands
-        self.executor = ThreadPoolExecutor(max_workers=settings.bot.workers, thread_name_prefix="quotebot")
+        # The ask lane has at least two threads: autocomplete never waits for a question's encode.
+        self.ask_executor = ThreadPoolExecutor(
+            max_workers=max(2, settings.bot.workers),
+            thread_name_prefix="quotebot-ask",
+            initializer=lanes.lane_initializer(lanes.ASK),
+        )
+        self.executor = ThreadPoolExecutor(  # the write lane
+            max_workers=1,
+            thread_name_prefix="quotebot-write",
+            initializer=lanes.lane_initializer(lanes.WRITE),
+        )
+        self.fetch_executor = ThreadPoolExecutor(
+            max_workers=2,
+            thread_name_prefix="quotebot-fetch",
+            initializer=lanes.lane_initializer(lanes.FETCH),
+        )
+        self.gate = lanes.Gate()
+        lanes.install(library, self.gate)
         self._background: set[asyncio.Task[Any]] = set()
         self.tree.error(self.on_app_command_error)
 
@@ -100,14 +121,32 @@ class QuoteBot(commands.AutoShardedBot):
         for task in list(self._background):
             task.cancel()
         await super().close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self.ask_executor, self.executor, self.fetch_executor):
+            executor.shutdown(wait=False, cancel_futures=True)
 
     # -- work off the event loop ------------------------------------------------------------------
 
     async def work(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a (Library) call in the bounded executor and await its result."""
+        """Run a (Library) call in the write lane (ingest, reindex, remove; anything slow)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def fetching(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a call that downloads first (URL ingest) in the fetch lane."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.fetch_executor, functools.partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a question or a quick read in the ask lane: never behind a write, and background
+        encodes pause between chunks while it is queued or running."""
+        self.gate.enter()
+        try:
+            future = self.ask_executor.submit(functools.partial(fn, *args, **kwargs))
+        except BaseException:
+            self.gate.leave()
+            raise
+        future.add_done_callback(self.gate.leave)  # in the worker, or at once when cancelled
+        return await asyncio.wrap_future(future)
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Start a background task that outlives the interaction (kept referenced until done)."""

@@ -93,16 +93,24 @@ class Progress:
 
 
 async def ingest(
-    bot: QuoteBot, interaction: discord.Interaction, start: str, fn: Any, *args: Any, **kwargs: Any
+    bot: QuoteBot,
+    interaction: discord.Interaction,
+    start: str,
+    fn: Any,
+    *args: Any,
+    download: bool = False,
+    **kwargs: Any,
 ) -> None:
-    """Run an add call with progress edits; the final edit is the outcome or the error, in words."""
+    """Run an add call with progress edits; the final edit is the outcome or the error, in words.
+    In the write lane; one that downloads first (`download`) in the fetch lane."""
     progress = Progress(interaction)
     await progress.show(start)
     try:
         async with progress:
             if kwargs.pop("with_progress", False):
                 kwargs["progress"] = progress.update
-            result = await bot.work(fn, *args, **kwargs)
+            run = bot.fetching if download else bot.work
+            result = await run(fn, *args, **kwargs)
     except QuotebotError as e:
         await progress.show(f"Could not add the article: {e}")
         return
@@ -166,7 +174,7 @@ class ArticlePages(discord.ui.View):
         self.next.disabled = self.page >= self.pages - 1
 
     async def render(self) -> discord.Embed:
-        infos: list[ArticleInfo] = await self.bot.work(
+        infos: list[ArticleInfo] = await self.bot.read(
             self.bot.library.articles, self.collection, offset=self.page * self.per_page, limit=self.per_page
         )
         rows = [(a.id, a.title, a.n_sentences, a.url) for a in infos]
@@ -175,7 +183,7 @@ class ArticlePages(discord.ui.View):
 
     async def _turn(self, interaction: discord.Interaction, delta: int) -> None:
         await interaction.response.defer()
-        self.total = await self.bot.work(self.bot.library.count, self.collection)
+        self.total = await self.bot.read(self.bot.library.count, self.collection)
         self.page = min(max(0, self.page + delta), self.pages - 1)
         embed = await self.render()
         await interaction.edit_original_response(embed=embed, view=self)
@@ -211,10 +219,10 @@ class ArticlesCog(commands.Cog, name="Articles"):
         """An article id from an autocomplete value (the id), a source id, or an exact title."""
         ref = ref.strip()
         try:
-            info, _ = await self.bot.work(self.bot.library.article_text, collection, ref)
+            info, _ = await self.bot.read(self.bot.library.article_text, collection, ref)
             return info.id
         except NotFound:
-            hits = await self.bot.work(self.bot.library.search_titles, collection, ref, 5)
+            hits = await self.bot.read(self.bot.library.search_titles, collection, ref, 5)
             exact = [h for h in hits if h.title.casefold() == ref.casefold()]
             if len(exact) == 1:
                 return exact[0].id
@@ -279,7 +287,14 @@ class ArticlesCog(commands.Cog, name="Articles"):
         else:
             assert url is not None
             await ingest(
-                self.bot, interaction, "Fetching…", self.bot.library.add_url, collection, url, added_by=who
+                self.bot,
+                interaction,
+                "Fetching…",
+                self.bot.library.add_url,
+                collection,
+                url,
+                added_by=who,
+                download=True,
             )
 
     @articles.command(name="list")
@@ -288,7 +303,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
         """List this server's articles."""
         collection = collection_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        total = await self.bot.work(self.bot.library.count, collection)
+        total = await self.bot.read(self.bot.library.count, collection)
         view = ArticlePages(self.bot, collection, total)
         embed = await view.render()
         await interaction.followup.send(
@@ -318,7 +333,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
         collection = collection_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         aid = await self._resolve(collection, article)
-        info, text = await self.bot.work(self.bot.library.article_text, collection, aid)
+        info, text = await self.bot.read(self.bot.library.article_text, collection, aid)
         embed = replies.article_embed(
             article_id=info.id,
             title=info.title,
@@ -343,7 +358,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
         collection = str(interaction.guild_id)
         try:
             infos = await asyncio.wait_for(
-                self.bot.work(self.bot.library.search_titles, collection, current.strip(), 25),
+                self.bot.read(self.bot.library.search_titles, collection, current.strip(), 25),
                 AUTOCOMPLETE_TIMEOUT_S,
             )
         except TimeoutError:
@@ -364,7 +379,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
         """Recent questions the bot declined or that members voted not helpful (moderators)."""
         collection = collection_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        rows = await self.bot.work(self.bot.library.unanswered, collection, 20)
+        rows = await self.bot.read(self.bot.library.unanswered, collection, 20)
         content = replies.unanswered_content(
             [(q.text, q.answered, votes, q.created_at.strftime("%Y-%m-%d %H:%M")) for q, votes in rows]
         )

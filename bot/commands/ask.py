@@ -1,6 +1,6 @@
 """Asking: /ask, "@quotebot question", the "Ask quotebot" message menu, and the answer's persistent buttons.
 
-Every path defers (or types) first, answers through `bot.work` off the event loop, and replies with
+Every path defers (or types) first, answers through `bot.read` (the ask lane) off the event loop, and replies with
 `replies.answer_content`. The buttons are `DynamicItem`s whose custom_id carries the question id, so
 they keep working after a restart: "More sources" re-asks the stored question, "Helpful" / "Not
 helpful" record feedback for /unanswered.
@@ -85,7 +85,7 @@ async def _ask(bot: QuoteBot, collection: str, question: str, user_id: int) -> A
         )
         return _server_decision(bot, cfg, answer)
 
-    return await bot.work(ask)
+    return await bot.read(ask)
 
 
 def _server_decision(bot: QuoteBot, cfg: GuildConfig, answer: Answer) -> Answer:
@@ -148,7 +148,7 @@ class MoreSourcesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
                 stored = bot.library.question(collection, self.question_id)
                 return bot.library.ask(collection, stored.text, alternatives=5)
 
-            answer = await bot.work(more)
+            answer = await bot.read(more)
             await interaction.followup.send(
                 embed=replies.sources_embed(answer), ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS
             )
@@ -184,7 +184,7 @@ class FeedbackButton(
         try:
             collection = collection_of(interaction)
             await interaction.response.defer(ephemeral=True, thinking=True)
-            await bot.work(
+            await bot.read(
                 bot.library.record_feedback,
                 collection,
                 self.question_id,
@@ -357,7 +357,7 @@ class AskCog(commands.Cog, name="Ask"):
             return answer
 
         try:
-            answer = await bot.work(ask)
+            answer = await bot.read(ask)
             if answer is None:
                 return
             view = answer_view(answer)
