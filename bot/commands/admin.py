@@ -158,7 +158,8 @@ class AdminCog(commands.Cog, name="Admin"):
     async def cog_load(self) -> None:
         await self.bot.work(configs(self.bot).load)
         apply_default_permissions(self.bot.tree)  # the cogs before this one have added their commands
-        self._schedule_purge(0.0)
+        self.bot.spawn(self._purge_task(), name="quotebot-retention-purge")  # on start
+        self._schedule_purge(PURGE_INTERVAL_S)
 
     async def cog_unload(self) -> None:
         if self._purge_timer is not None:
@@ -170,14 +171,14 @@ class AdminCog(commands.Cog, name="Admin"):
     def _schedule_purge(self, delay_s: float) -> None:
         """A timer (not a sleeping task), so nothing waits on it between purges."""
 
-        async def run() -> None:
-            await self.purge()
-
         def fire() -> None:
-            self.bot.spawn(run(), name="quotebot-retention-purge")
+            self.bot.spawn(self._purge_task(), name="quotebot-retention-purge")
             self._schedule_purge(PURGE_INTERVAL_S)
 
         self._purge_timer = asyncio.get_running_loop().call_later(delay_s, fire)
+
+    async def _purge_task(self) -> None:
+        await self.purge()
 
     async def purge(self) -> gs.Deleted | None:
         """Delete questions and votes older than each server's retention period."""
