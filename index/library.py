@@ -333,7 +333,8 @@ class Library:
             fd = self._lock_fd(collection)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
+                with self.store.collection_lock(collection):  # other hosts (PostgreSQL)
+                    yield
             finally:
                 os.close(fd)  # releases the flock
 
@@ -369,8 +370,9 @@ class Library:
                 os.close(fd)
                 return
             try:
-                if self.store.generation(collection) == generation:
-                    self._save_index(collection, index, generation)
+                with self.store.collection_lock(collection, wait=False) as held:
+                    if held and self.store.generation(collection) == generation:
+                        self._save_index(collection, index, generation)
             finally:
                 os.close(fd)
         finally:

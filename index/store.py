@@ -18,8 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, event, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+)
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
@@ -265,6 +276,41 @@ class Store:
             cause = e.__cause__ if isinstance(e, StoreError) and e.__cause__ is not None else e
             return describe_db_error(cause, self.sqlite_path)
         return None
+
+    # -- writers on many hosts -------------------------------------------------------------------
+
+    @contextmanager
+    def collection_lock(self, collection: str, *, wait: bool = True) -> Iterator[bool]:
+        """On PostgreSQL, a session advisory lock per collection held for the block: writers on other
+        hosts (their file locks are per machine) wait for it; released by the server if this
+        process dies. Yields whether the lock is held (always True when `wait`); SQLite: a no-op
+        (one machine; the library's file lock serialises writers)."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(
+            hashlib.sha256(b"quotebot-collection:" + collection.encode()).digest()[:8], "big", signed=True
+        )
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError as e:
+            raise StoreError(f"Database error: {describe_db_error(e)}") from e
+        try:
+            if wait:
+                conn.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                held = True
+            else:
+                held = bool(conn.execute(sql_text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    with contextlib.suppress(SQLAlchemyError):
+                        conn.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+        finally:
+            conn.close()
 
     # -- write generations ------------------------------------------------------------------
 

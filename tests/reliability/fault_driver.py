@@ -9,6 +9,8 @@ Commands (each prints one JSON line on success, or {"error": message} and exits 
         encoding pass take that long (a real model's pace: the window where writers race)
     add-and-die SOURCE TAG N      add, but die (os._exit) when the index is about to be saved
     ask TAG K [--collection C]    ask about sentence K of TAG's article
+    serve                         answer "ask TAG K" lines from stdin until EOF (a long-lived host)
+    (every command: --db URL uses that database instead of DATA_DIR's SQLite file)
     list [--collection C] | remove REF | doctor | stats
     writer SEED POOL              add / replace / remove forever over source ids src0..src{POOL-1},
                                   printing BEGIN/DONE/GONE lines (the randomized fault run)
@@ -46,9 +48,20 @@ class SlowEmbedder(FakeEmbedder):
         return super().encode(texts, batch_size=batch_size)
 
 
-def open_library(data_dir: Path, slow: float = 0.0) -> Library:
+def open_library(data_dir: Path, slow: float = 0.0, database_url: str | None = None) -> Library:
     embedder = SlowEmbedder(slow) if slow else FakeEmbedder()
-    return Library(LibrarySettings(data_dir=data_dir, threshold=0.0), embedder=embedder)
+    settings = LibrarySettings(data_dir=data_dir, threshold=0.0, database_url=database_url)
+    return Library(settings, embedder=embedder)
+
+
+def serve(lib: Library, collection: str) -> None:
+    """One long-lived process answering "ask TAG K" lines from stdin (a second host's bot)."""
+    say({"ready": True})
+    for line in sys.stdin:
+        tag, k = line.split()[1:3]
+        ans = lib.ask(collection, question(tag, int(k)))
+        q = ans.quote
+        say({"quote": q.text if q else None, "title": q.article.title if q else None})
 
 
 def say(obj: Any) -> None:
@@ -114,8 +127,9 @@ def main() -> int:
     collection = _opt(args, "--collection", "local") or "local"
     go = _opt(args, "--go")
     slow = float(_opt(args, "--slow", "0") or 0)
+    database_url = _opt(args, "--db")
     try:
-        lib = open_library(Path(data_dir), slow)
+        lib = open_library(Path(data_dir), slow, database_url)
     except QuotebotError as e:
         say({"error": str(e)})
         return 1
@@ -149,6 +163,8 @@ def main() -> int:
             say({"problems": lib.doctor()})
         elif command == "stats":
             say({k: str(v) for k, v in lib.stats(collection).items()})
+        elif command == "serve":
+            serve(lib, collection)
         elif command == "writer":
             writer(lib, collection, int(args[0]), int(args[1]))
         else:
