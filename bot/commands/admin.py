@@ -220,7 +220,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 raise InputError("Only admins can delete another member's questions.")
             target = ids[0]
         await interaction.response.defer(ephemeral=True, thinking=True)
-        d = await self.bot.work(gs.delete_user_data, self.bot.library.store, collection, str(target))
+        d = await self.bot.read(gs.delete_user_data, self.bot.library.store, collection, str(target))
         mine = target == interaction.user.id
         whose = "your" if mine else f"<@{target}>'s"
         if d.questions or d.feedback:
@@ -234,11 +234,12 @@ class AdminCog(commands.Cog, name="Admin"):
     async def _defaults(self) -> tuple[float, float]:
         """The Library's thresholds (read in the executor: the first read may load the reader)."""
         lib = self.bot.library
-        return await self.bot.work(lambda: (lib.threshold, lib.may_threshold))
+        return await self.bot.read(lambda: (lib.threshold, lib.may_threshold))
 
     async def _save(self, interaction: discord.Interaction, changes: dict[str, Any], done: str) -> None:
         assert interaction.guild_id is not None
-        cfg = await self.bot.work(
+        # The ask lane: a one-row write, answered within Discord's 3 s, never behind an ingest.
+        cfg = await self.bot.read(
             configs(self.bot).update, interaction.guild_id, changes, str(interaction.user.id)
         )
         defaults = await self._defaults()
