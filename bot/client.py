@@ -11,10 +11,12 @@ for URL ingest (the download waits here, not in the write lane).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import signal
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import discord
@@ -34,6 +36,9 @@ T = TypeVar("T")
 
 APOLOGY = "Sorry, something went wrong on my side. The error has been logged."
 COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.admin")
+SHUTDOWN_GRACE_S = 8.0  # docker stop waits 10 s before SIGKILL
+# discord.py's names for the tasks that handle one interaction or event
+HANDLER_TASKS = ("CommandTree-invoker", "discord-ui-", "discord.py: ")
 
 
 class NotAllowed(app_commands.CheckFailure):
@@ -87,6 +92,9 @@ class QuoteBot(commands.AutoShardedBot):
         self.gate = lanes.Gate()
         lanes.install(library, self.gate)
         self._background: set[asyncio.Task[Any]] = set()
+        self._inflight: set[Future[Any]] = set()  # lane jobs queued or running
+        self.stopping = False
+        self.tree.interaction_check = self.refuse_while_stopping  # type: ignore[method-assign]
         self.tree.error(self.on_app_command_error)
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -126,27 +134,67 @@ class QuoteBot(commands.AutoShardedBot):
 
     # -- work off the event loop ------------------------------------------------------------------
 
+    def _submit(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> Future[T]:
+        future = executor.submit(fn)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        return future
+
     async def work(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a (Library) call in the write lane (ingest, reindex, remove; anything slow)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self._submit(self.executor, functools.partial(fn, *args, **kwargs)))
 
     async def fetching(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a call that downloads first (URL ingest) in the fetch lane."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.fetch_executor, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.wrap_future(self._submit(self.fetch_executor, call))
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a question or a quick read in the ask lane: never behind a write, and background
         encodes pause between chunks while it is queued or running."""
         self.gate.enter()
         try:
-            future = self.ask_executor.submit(functools.partial(fn, *args, **kwargs))
+            future = self._submit(self.ask_executor, functools.partial(fn, *args, **kwargs))
         except BaseException:
             self.gate.leave()
             raise
         future.add_done_callback(self.gate.leave)  # in the worker, or at once when cancelled
         return await asyncio.wrap_future(future)
+
+    # -- stopping (SIGTERM, SIGINT) -----------------------------------------------------------------
+
+    async def refuse_while_stopping(self, interaction: discord.Interaction, /) -> bool:
+        """The tree's interaction check: once stopping, new commands get a short "restarting"."""
+        if not self.stopping:
+            return True
+        if interaction.type == discord.InteractionType.application_command:
+            await self.reply_ephemeral(interaction, "quotebot is restarting: try again in a minute.")
+        return False
+
+    async def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop taking work, let in-flight work finish (background encodes give up at their next
+        chunk, before anything of that batch is stored) for up to `grace_s`, then close the gateway."""
+        self.stopping = True
+        self.gate.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        if self._inflight:
+            log.info("waiting for %d running jobs", len(self._inflight))
+            while self._inflight and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        # Then for the interactions (and events) being handled to send their last reply.
+        me = asyncio.current_task()
+        handling = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not me and not t.done() and t.get_name().startswith(HANDLER_TASKS)
+        ]
+        if handling:
+            await asyncio.wait(handling, timeout=max(0.1, deadline - loop.time()))
+        left = len(self._inflight)
+        if left:
+            log.warning("%d jobs still running after %.0f s; closing anyway", left, grace_s)
+        await self.close()
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Start a background task that outlives the interaction (kept referenced until done)."""
@@ -216,7 +264,7 @@ def run_bot(settings: Settings, token: str) -> None:
         library.warm_up()
         bot = QuoteBot(settings, library)
         try:
-            bot.run(token, log_handler=None)
+            asyncio.run(serve(bot, token))
         except discord.LoginFailure as e:
             raise InputError(
                 "Discord rejected the bot token: check DISCORD_TOKEN (Developer Portal → your "
@@ -229,3 +277,38 @@ def run_bot(settings: Settings, token: str) -> None:
             ) from e
     finally:
         library.close()
+        log.info("database closed; quotebot stopped")
+
+
+async def serve(bot: QuoteBot, token: str) -> None:
+    """Run the bot until the gateway ends or SIGTERM / SIGINT arrives; a signal shuts it down
+    cleanly (`QuoteBot.shutdown`: in-flight work finished or stopped safely, gateway closed)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not received:
+            log.info("received %s: shutting down", sig.name)
+        received.append(sig.name)
+        stop.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with bot:
+            running = loop.create_task(bot.start(token), name="quotebot-gateway")
+            stopping = loop.create_task(stop.wait(), name="quotebot-signals")
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if running.done():
+                stopping.cancel()
+                running.result()  # LoginFailure, PrivilegedIntentsRequired... reach run_bot
+                return
+            await bot.shutdown()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, discord.ConnectionClosed):
+                await asyncio.wait_for(running, 5.0)
+            log.info("gateway closed")
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)

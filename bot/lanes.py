@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from index.embedding import Embedder, EncodedTexts, TokenVectors
+from index.errors import QuotebotError
 
 CHUNK_TARGET_S = 0.1  # a background encode yields to questions this often
 CHUNK_MIN, CHUNK_MAX, CHUNK_START = 4, 256, 16
@@ -50,12 +51,24 @@ def lane_initializer(name: str) -> Callable[[], None]:
     return init
 
 
+class ShuttingDown(QuotebotError):
+    """A background encode gave up at a chunk boundary because the bot is stopping (nothing of
+    the batch being encoded was stored)."""
+
+
 class Gate:
-    """Counts ask-lane work (queued or running); background encodes wait while there is any."""
+    """Counts ask-lane work (queued or running); background encodes wait while there is any, and
+    give up (ShuttingDown) once the bot is stopping."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._asking = 0
+        self.stopping = False
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopping = True
+            self._cond.notify_all()
 
     @property
     def asking(self) -> int:
@@ -76,7 +89,11 @@ class Gate:
         """Wait (up to `timeout_s`) until no ask-lane work is pending; the seconds waited."""
         t0 = time.monotonic()
         with self._cond:
-            self._cond.wait_for(lambda: self._asking == 0, timeout=timeout_s)
+            self._cond.wait_for(lambda: self._asking == 0 or self.stopping, timeout=timeout_s)
+        if self.stopping:
+            raise ShuttingDown(
+                "quotebot is restarting, so this was not finished: please add it again in a minute."
+            )
         return time.monotonic() - t0
 
 
