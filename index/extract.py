@@ -21,6 +21,9 @@ from urllib.parse import unquote, urlsplit
 
 import pypdf
 import trafilatura
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import normalizeReference
+from markdown_it.token import Token
 
 from index.errors import InputError, UnsupportedFormat
 
@@ -68,7 +71,8 @@ MAX_PDF_PAGES = 2_000
 # 3.9x in two LaTeX manuals); more than this multiple of max_bytes across all pages is a decompression
 # bomb: a 2.7 MB file of 40 pages x 70 MB of whitespace took 213 s and 3 GB before this limit.
 PDF_CONTENT_BYTES_PER_TEXT_BYTE = 5
-# Wall-clock limit for reading one file; only PDF extraction checks it (page by page, stream by stream).
+# Wall-clock limit for reading one file; PDF extraction checks it page by page and stream by stream,
+# Markdown between chunks of _MARKDOWN_CHUNK_CHARS (the parser reads ~0.3-1 MB/s).
 MAX_EXTRACT_SECONDS = 30.0
 # libxml2 checks each new attribute against the element's others, so parsing is quadratic in the
 # attribute count (100,000 attributes take minutes); no real page comes near this.
@@ -281,7 +285,7 @@ def extract(
     if kind == "jsonl":
         return _extract_jsonl(raw, max_record_bytes)
     if kind == "markdown":
-        text, title = _extract_markdown(raw)
+        text, title = _extract_markdown(raw, time_limit_s=time_limit_s)
         return [_document(text, title or fallback_title, url, "markdown")]
     if scraped:
         title_or_none, text = _clean_plain_text(raw, dropped)
@@ -529,26 +533,22 @@ def _join_lines(lines: list[str]) -> str:
 
 _FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n(.*?)\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_MATTER_TITLE = re.compile(r"""^title\s*[:=]\s*(?P<q>["']?)(.+?)(?P=q)\s*$""", re.MULTILINE)
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_ATX_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+|$)(.*?)(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_OR_RULE = re.compile(r"^\s{0,3}(?:=+|-+|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})\s*$")
-_TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_BLOCKQUOTE = re.compile(r"^\s*(?:>\s?)+")
-_LIST_BULLET = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s+)?")
-_LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]{1,500}\]:\s*\S+.*$")
-_IMAGE = re.compile(r"!\[[^\]\n]{0,1000}\](?:\([^)\n]{0,2000}\)|\[[^\]\n]{0,500}\])")
-_LINK = re.compile(r"\[([^\]\n]{0,1000})\](?:\([^)\n]{0,2000}\)|\[[^\]\n]{0,500}\])")
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]{1,2000})>")
-_INLINE_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,30}(?:\s[^<>\n]{0,500})?/?>")
-_CODE_SPAN = re.compile(r"(`+)([^`\n]{1,1000}?)\1")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)([^\n]{1,1000}?)(?<=\S)\1")
-_EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])([^\n*]{1,1000}?)(?<=[^\s*])\*")
-_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=[^\s_])([^\n_]{1,1000}?)(?<=[^\s_])_(?![\w_])")
-_STRIKE = re.compile(r"~~(?=\S)([^\n]{1,1000}?)(?<=\S)~~")
-_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|~])")
+# CommonMark plus GitHub's tables and strikethrough; maxNesting bounds the parser's recursion on
+# hostile nesting ("> > > > ...", lists in lists): deeper content is kept as plain text.
+_MARKDOWN = MarkdownIt("commonmark", {"maxNesting": 50}).enable(["table", "strikethrough"])
+# A large file is parsed in pieces of about this size, cut at a blank line outside fenced code (else,
+# past twice the size, at any line), so the time limit is checked between pieces.
+_MARKDOWN_CHUNK_CHARS = 64 * 1024
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+_REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[([^\]\n]{1,999})\]:[ \t]*\S", re.MULTILINE)
+# Inline tokens whose own content is not text: markup around text (kept) or things with no text.
+_SKIPPED_INLINE = frozenset({"image", "html_inline"})
 
 
-def _extract_markdown(raw: str) -> tuple[str, str | None]:
+def _extract_markdown(raw: str, *, time_limit_s: float = MAX_EXTRACT_SECONDS) -> tuple[str, str | None]:
+    """Parse Markdown and render it as plain text: headings, paragraphs, list items, blockquotes and
+    table rows (cells joined by " | ") as their own lines; code blocks' text as written; links as
+    their text. A front-matter title, else the first level-1 heading, is the title."""
     text = _LINE_BREAKS.sub("\n", raw.lstrip("\ufeff"))
     title: str | None = None
     front = _FRONT_MATTER.match(text)
@@ -556,56 +556,112 @@ def _extract_markdown(raw: str) -> tuple[str, str | None]:
         found = _FRONT_MATTER_TITLE.search(front.group(1))
         title = found.group(2).strip() if found and found.group(2).strip() else None
         text = text[front.end() :]
-    text = _remove_html_comments(text)
+    deadline = time.monotonic() + time_limit_s
+    tokens: list[Token] = []
+    # Every piece knows every link reference label ("[text][label]" is a link wherever "[label]: url"
+    # is defined); only the labels matter, since URLs are not kept.
+    env: dict[str, Any] = {"references": {}}
+    if len(text) > _MARKDOWN_CHUNK_CHARS:
+        for found in _REFERENCE_DEFINITION.finditer(text):
+            env["references"].setdefault(normalizeReference(found.group(1)), {"href": "", "title": ""})
+    for piece in _markdown_pieces(text):
+        if time.monotonic() > deadline:
+            raise InputError(f"That Markdown took more than {time_limit_s:g} seconds to read, so I gave up.")
+        try:
+            tokens.extend(_MARKDOWN.parse(piece, env))
+        except RecursionError as error:
+            raise InputError("That Markdown is nested too deeply to read.") from error
 
-    lines: list[str] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        opener = _FENCE.match(line)
-        if fence is not None:
-            # Code is not prose: the whole fenced block goes, markers included.
-            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence):
-                fence = None
+    blocks: list[tuple[str, bool]] = []  # (text, inside a list item)
+    list_depth = 0
+    row: list[str] | None = None
+    rows: list[str] = []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        kind = token.type
+        if kind == "list_item_open":
+            list_depth += 1
+        elif kind == "list_item_close":
+            list_depth -= 1
+        elif kind == "heading_open":
+            words = _render_inline(tokens[position]) if position < len(tokens) else ""
+            position += 1
+            if title is None and token.tag == "h1" and words.strip():
+                title = words.strip()
+            elif not (title is not None and not blocks and words.strip() == _tidy_title(title)):
+                blocks.append((words, list_depth > 0))  # (the front-matter title repeated is skipped)
+        elif kind == "inline":
+            if row is not None:
+                row.append(_render_inline(token).strip())
+            else:
+                blocks.append((_render_inline(token), list_depth > 0))
+        elif kind in {"fence", "code_block"}:
+            blocks.append((token.content.rstrip("\n"), list_depth > 0))
+        elif kind == "html_block":
+            words = _ANY_TAG.sub("", _remove_html_comments(token.content)).strip()
+            if words:
+                blocks.append((unescape(words), list_depth > 0))
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close" and row is not None:
+            rows.append(" | ".join(row))
+            row = None
+        elif kind == "table_close":
+            if rows:
+                blocks.append(("\n".join(rows), False))
+            rows = []
+    parts: list[str] = []
+    previous_in_list = False
+    for words, in_list in blocks:
+        if not words.strip():
             continue
-        if opener:
-            fence = opener.group(1)
-            continue
-        heading = _ATX_HEADING.match(line)
-        if heading:
-            words = heading.group(2).strip()
-            if title is None and len(heading.group(1)) == 1 and words:
-                title = _strip_inline_markdown(words)
-                continue
-            if title is not None and _strip_inline_markdown(words) == title and not any(lines):
-                continue  # the front matter title repeated as the first heading
-            lines.append(words)
-            continue
-        if title is None and re.match(r"^\s{0,3}=+\s*$", line) and lines and lines[-1].strip():
-            title = _strip_inline_markdown(lines.pop().strip())  # "Title" underlined with "===="
-            continue
-        if _SETEXT_OR_RULE.match(line) or _TABLE_DELIMITER.match(line) or _LINK_DEFINITION.match(line):
-            continue
-        line = _BLOCKQUOTE.sub("", line)
-        line = _LIST_BULLET.sub("", line)
-        if line.lstrip().startswith("|") or line.rstrip().endswith("|"):
-            line = line.strip().strip("|").replace("|", " ")
-        lines.append(line)
-    body = _strip_inline_markdown("\n".join(lines))
-    return _join_lines(_clean_lines(body, furniture=False)), title
+        if parts:
+            parts.append("\n" if in_list and previous_in_list else "\n\n")
+        parts.append(words)
+        previous_in_list = in_list
+    return "".join(parts).strip("\n"), title
 
 
-def _strip_inline_markdown(text: str) -> str:
-    text = _IMAGE.sub("", text)
-    text = _LINK.sub(r"\1", text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _INLINE_TAG.sub("", text)
-    text = _CODE_SPAN.sub(lambda m: m.group(2).strip(), text)
-    text = _STRONG.sub(r"\2", text)
-    text = _EMPHASIS_STAR.sub(r"\1", text)
-    text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
-    text = _STRIKE.sub(r"\1", text)
-    text = _ESCAPE.sub(r"\1", text)
-    return unescape(text)
+def _markdown_pieces(text: str) -> Iterator[str]:
+    start = 0
+    while len(text) - start > _MARKDOWN_CHUNK_CHARS:
+        cut = _markdown_cut(text, start)
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def _markdown_cut(text: str, start: int) -> int:
+    """Where the piece from start ends: a blank line outside fenced code, else any line break."""
+    limit = start + 2 * _MARKDOWN_CHUNK_CHARS
+    fences = _FENCE.finditer(text, start, limit)
+    inside = False  # whether the blank line being tried is inside fenced code
+    fence = next(fences, None)
+    blank = text.find("\n\n", start + _MARKDOWN_CHUNK_CHARS, limit)
+    while blank != -1:
+        while fence is not None and fence.start() < blank:
+            inside = not inside
+            fence = next(fences, None)
+        if not inside:
+            return blank + 2
+        blank = text.find("\n\n", blank + 2, limit)
+    newline = text.find("\n", limit)
+    return len(text) if newline == -1 else newline + 1
+
+
+def _render_inline(token: Token) -> str:
+    """An inline token's text: emphasis and link markup dropped, link texts and code spans kept."""
+    out: list[str] = []
+    for child in token.children or ():
+        if child.type in {"softbreak", "hardbreak"}:
+            out.append("\n")
+        elif child.type in {"text", "code_inline"} or (
+            child.type not in _SKIPPED_INLINE and not child.nesting and child.content
+        ):
+            out.append(child.content)
+    return "".join(out)
 
 
 def _remove_html_comments(text: str) -> str:

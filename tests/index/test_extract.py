@@ -243,7 +243,7 @@ Read more: another post on this blog
 """
 
 
-def test_markdown_is_stripped_to_prose() -> None:
+def test_markdown_is_rendered_to_plain_text() -> None:
     document = only(extract(MARKDOWN.encode(), filename="post.md"))
     assert document.kind == "markdown"
     assert document.title == "Front Matter Title"
@@ -253,18 +253,10 @@ def test_markdown_is_stripped_to_prose() -> None:
     assert "first item\nsecond item\nnumbered item" in text
     assert "Section two" in text
     assert "Final sentence keeps snake_case_names and 2 * 3 = 6." in text
-    for gone in (
-        "---",
-        "date:",
-        "diagram",
-        "editor's note",
-        "print(",
-        "```",
-        "https://",
-        "**",
-        "#",
-        ">",
-    ):
+    # Code is kept as written (an install command must be quotable); tables as rows of cells.
+    assert '\n\nprint("code is not prose")\n\n' in text
+    assert "Name | Age\nAnn | 42" in text
+    for gone in ("---", "date:", "diagram", "editor's note", "```", "https://", "**", "#", ">", "|--"):
         assert gone not in text
     assert "Front Matter Title" not in text
     # Furniture filtering is for scraped web pages only: a Markdown file's own lines are kept.
