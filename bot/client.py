@@ -254,10 +254,24 @@ def collection_of(interaction: discord.Interaction) -> str:
     return str(interaction.guild_id)
 
 
+BOT_LOGGERS = ("quotebot", "index", "discord")  # logged at INFO (or lower, with -v) while the bot runs
+
+
+def bot_logging() -> None:
+    """One handler (the root's, from the CLI's basicConfig; added here when there is none), so each
+    line is printed once; the bot's own, the index's and discord.py's loggers at INFO, or at the
+    root's level when that is lower (-v)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = min(logging.INFO, root.level or logging.INFO)
+    for name in BOT_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 def run_bot(settings: Settings, token: str) -> None:
     """Load the model, then run the bot until interrupted; a rejected token is one clear error line."""
-    discord.utils.setup_logging(level=logging.INFO, root=False)
-    logging.getLogger("quotebot").setLevel(logging.INFO)
+    bot_logging()
     library = Library(settings.library_settings())
     try:
         log.info("loading the embedding model…")

@@ -1,4 +1,5 @@
-"""Stopping: SIGTERM (docker stop, systemd) and SIGINT shut `quotebot run` down cleanly.
+"""Stopping: SIGTERM (docker stop, systemd) and SIGINT shut `quotebot run` down cleanly; and its log
+shows every line once, the index's INFO lines included.
 
 There is no Discord-compatible gateway in the tests, so `quotebot run` runs in a subprocess with the
 REST API answered by the test recorder and a stub gateway connection that stays open until the bot
@@ -90,6 +91,12 @@ def test_signal_shuts_down_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     script = tmp_path / "run_bot.py"
     script.write_text(SCRIPT)
     data = tmp_path / "data"
+    # A temporary an interrupted save left behind: the Library removes it at start and says so at
+    # INFO on the `index.library` logger.
+    (data / "index").mkdir(parents=True)
+    stale = data / "index" / ".crashed.faiss.tmp"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     env = {**os.environ, "DISCORD_TOKEN": "test-token", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, str(script), str(data)],
@@ -121,6 +128,13 @@ def test_signal_shuts_down_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     assert "gateway closed" in err and "database closed; quotebot stopped" in err, err[-3000:]
     assert err.index("gateway closed") < err.index("database closed")
     assert "Traceback" not in err, err[-3000:]
+
+    # Logging: one handler, so each discord.py line once (not also in its colour format), and the
+    # index's INFO lines shown.
+    assert err.count("logging in using static token") == 1, err[-3000:]
+    assert "\x1b[" not in err, "discord.py's own (coloured) handler is still installed"
+    assert f"INFO index.library: removed {stale}" in err, err[-3000:]
+    assert not stale.exists()
 
     # Nothing was half-stored: the interrupted article is absent and SQL and the index agree.
     lib = Library(LibrarySettings(data_dir=data), embedder=FakeEmbedder())
