@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check that the database and the vector index agree")
 
+    sp = sub.add_parser(
+        "health", help="one line and exit 0/1: database, schema, index files (and with --bot the running bot)"
+    )
+    sp.add_argument("--bot", action="store_true", help="also require a fresh heartbeat from a connected bot")
+
     sp = sub.add_parser("export", help="write the collection's articles as JSON Lines (to stdout)")
     guild(sp)
 
@@ -528,6 +533,15 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     return 0
 
 
+def cmd_health(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from index.health import check
+
+    ls = settings.library_settings()
+    result = check(ls.db_url, Path(ls.data_dir), bot=args.bot)
+    print(_flat(result.line), file=out if result.ok else sys.stderr)
+    return 0 if result.ok else EXIT_USER
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     if not token:
@@ -572,6 +586,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "reindex": cmd_reindex,
     "stats": cmd_stats,
     "doctor": cmd_doctor,
+    "health": cmd_health,
     "eval": cmd_eval,
     "export": cmd_export,
     "import": cmd_import,
