@@ -61,6 +61,9 @@ class Document:
     # What was changed from the input on the way to `text`, in words (e.g. "CRLF line endings changed to
     # LF"), or None when `text` is the input exactly. Offsets always index `text`, never the input.
     normalised: str | None = None
+    # For PDFs: the offset in `text` where each page starts (pages[0] == 0), so the page of a sentence
+    # starting at offset i is bisect.bisect_right(pages, i) (1-based). Empty for other kinds.
+    pages: tuple[int, ...] = ()
     # The publication date a web page states (trafilatura's metadata), as an ISO date "YYYY-MM-DD".
     published: str | None = None
 
@@ -270,8 +273,8 @@ def extract(
     fallback_title = _title_from_filename(filename)
 
     if kind == "pdf":
-        text, title = _extract_pdf(data, max_chars=max_bytes, time_limit_s=time_limit_s)
-        return [_document(text, title or fallback_title, url, "pdf")]
+        text, title, page_starts = _extract_pdf(data, max_chars=max_bytes, time_limit_s=time_limit_s)
+        return [dataclasses.replace(_document(text, title or fallback_title, url, "pdf"), pages=page_starts)]
 
     _refuse_binary(data)
     if kind == "html":
@@ -796,7 +799,10 @@ def _fallback_html_title(html: str) -> str | None:
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
 
 
-def _extract_pdf(data: bytes, *, max_chars: int, time_limit_s: float) -> tuple[str, str | None]:
+def _extract_pdf(
+    data: bytes, *, max_chars: int, time_limit_s: float
+) -> tuple[str, str | None, tuple[int, ...]]:
+    """(text, title, the offset in text where each page starts)."""
     deadline = time.monotonic() + time_limit_s
     # Page content is counted before pypdf parses it: parsing whitespace costs ~0.1 s per MB.
     content_budget = PDF_CONTENT_BYTES_PER_TEXT_BYTE * max_chars
@@ -842,19 +848,23 @@ def _extract_pdf(data: bytes, *, max_chars: int, time_limit_s: float) -> tuple[s
         log.info("pypdf failed: %r", error)
         raise InputError("That PDF is damaged or malformed, so I can't read it.") from error
 
-    text = _join_pdf_pages(pages)
+    text, starts = _join_pdf_pages(pages)
     if not text.strip():
         raise InputError(
             "That PDF has no text I can extract (it may be scanned images); send a PDF with real text."
         )
     # Furniture is for web pages: a PDF's own lines are kept (its page numbers are gone already).
-    title, body = _clean_plain_text(text, None, furniture=False)
-    if metadata_title:
-        # The metadata title usually repeats the first line; keep that line out of the body either way.
-        if title is not None and _tidy_title(title).casefold() != metadata_title.casefold():
-            body = _join_lines([title, "", body])
-        title = metadata_title
-    return body, title
+    first_end = text.find("\n")
+    first = text if first_end == -1 else text[:first_end]
+    title: str | None = None
+    if first_end != -1 and len(first) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(first):
+        title = first  # a heading line: the title, unless the metadata names another one
+    if metadata_title and (title is None or _tidy_title(title).casefold() != metadata_title.casefold()):
+        return text, metadata_title, starts
+    if title is None:
+        return text, None, starts
+    cut = first_end + 2  # the first paragraph and the blank line after it
+    return text[cut:], metadata_title or title, tuple(max(0, start - cut) for start in starts)
 
 
 def _check_pdf_deadline(deadline: float, time_limit_s: float) -> None:
@@ -956,41 +966,61 @@ def _pdf_metadata_title(reader: Any) -> str | None:
     return title
 
 
-def _join_pdf_pages(pages: list[str]) -> str:
-    """Undo PDF line wrapping: join soft breaks and hyphenation, keep paragraph breaks."""
-    lines: list[str] = []
-    for page in pages:
-        page_lines = [_SPACES.sub(" ", line).strip() for line in _LINE_BREAKS.sub("\n", page).split("\n")]
-        lines.extend(
-            line for line in page_lines if not re.fullmatch(r"(?:page )?\d{1,4}(?: of \d{1,4})?", line, re.I)
-        )
-        lines.append("")  # page boundary: a weak paragraph break, see below
-    widths = sorted(len(line) for line in lines if line)
+def _join_pdf_pages(pages: list[str]) -> tuple[str, tuple[int, ...]]:
+    """Undo PDF line wrapping: join soft breaks and hyphenation, keep paragraph breaks. Returns the
+    text and the offset where each page's text starts (a page without text starts where the next
+    text does)."""
+    lines: list[tuple[int, str]] = []  # (page index, line); "" is a paragraph break
+    for number, page in enumerate(pages):
+        for raw_line in _LINE_BREAKS.sub("\n", page).split("\n"):
+            line = unicodedata.normalize("NFC", raw_line).translate(_INVISIBLE)
+            line = _SPACES.sub(" ", _CONTROL.sub("", line)).strip()
+            if line and not re.fullmatch(r"(?:page )?\d{1,4}(?: of \d{1,4})?", line, re.I):
+                lines.append((number, line))
+        lines.append((number, ""))  # page boundary: a weak paragraph break, see below
+    widths = sorted(len(line) for _, line in lines if line)
     typical = widths[len(widths) * 3 // 4] if widths else 0
 
-    out: list[str] = []
+    parts: list[str] = []
+    length = 0
+    starts: list[int | None] = [None] * len(pages)
     previous = ""  # the previous physical line, not the paragraph built so far
     pending_blank = False
-    for line in lines:
+    for number, line in lines:
         if not line:
             pending_blank = True
             continue
         starts_lower = line[0].islower()
-        if not out:
-            out.append(line)
+        if not parts:
+            separator = ""
         elif _HYPHENATED.search(previous) and starts_lower:
-            out[-1] = out[-1][:-1] + line
+            parts[-1] = parts[-1][:-1]  # the hyphen goes; the word continues
+            length -= 1
+            separator = ""
         elif starts_lower or (
             # A short line without a full stop is a heading or the end of a paragraph, not a wrap.
             not pending_blank and not _SENTENCE_END.search(previous) and len(previous) >= 0.6 * typical
         ):
-            out[-1] = out[-1] + " " + line
+            separator = " "
         else:
-            out.append("")
-            out.append(line)
+            separator = "\n\n"
+        length += len(separator)
+        if starts[number] is None:
+            starts[number] = length
+        parts.append(separator + line if separator else line)
+        length += len(line)
         previous = line
         pending_blank = False
-    return "\n".join(out)
+    text = "".join(parts)
+    # Pages without text start where the next page with text does (or at the end).
+    following = len(text)
+    for index in range(len(starts) - 1, -1, -1):
+        if starts[index] is None:
+            starts[index] = following
+        following = starts[index] or 0
+    if starts:
+        starts[0] = 0
+    return text, tuple(start or 0 for start in starts)
 
 
 # -------------------------------------------------------------------------------------- JSON Lines
