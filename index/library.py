@@ -1278,13 +1278,18 @@ class Library:
         alternatives: int = 3,
         user_id: str | None = None,
         log_question: bool = False,
+        threshold: float | None = None,
+        may_threshold: float | None = None,
     ) -> Answer:
+        """Answer one question. `threshold` / `may_threshold`: this call's cut-offs instead of the
+        library's (a server's own settings); the decline path (related passages) follows them."""
         q = self._check_question(question)
         shelf = self.shelf(collection)
+        cut = self._cutoffs(threshold, may_threshold)
         if self.reader is not None:
-            ans = self._answer_read(shelf, [q], alternatives)[0]
+            ans = self._answer_read(shelf, [q], alternatives, cut=cut)[0]
         else:
-            ans = self._answer(shelf, q, self.embedder.encode([q])[0], alternatives)
+            ans = self._answer(shelf, q, self.embedder.encode([q])[0], alternatives, cut=cut)
         if log_question:
             qid = self.store.log_question(
                 Question(
@@ -1308,12 +1313,15 @@ class Library:
         *,
         alternatives: int = 0,
         progress: Progress | None = None,
+        threshold: float | None = None,
+        may_threshold: float | None = None,
     ) -> list[Answer]:
         """Answer many questions with batched encoding passes (used by `ask --batch` and eval)."""
         qs = [self._check_question(q) for q in questions]
         shelf = self.shelf(collection)
+        cut = self._cutoffs(threshold, may_threshold)
         if self.reader is not None:
-            return self._answer_read(shelf, qs, alternatives, progress)
+            return self._answer_read(shelf, qs, alternatives, progress, cut=cut)
         qvecs = self._encode(qs, None)
         ranked = [self._rank(shelf, q, v) for q, v in zip(qs, qvecs, strict=True)]
         judged = [self._judge_lite(shelf, rk) if rk else None for rk in ranked]
@@ -1338,7 +1346,7 @@ class Library:
                 if confidence is None:
                     ctx = [sentence_tokens[r] for r in shelf.neighbourhood(rk.best_row)]
                     confidence = self._judge_full(shelf, rk, inputs, question_tokens[i], ctx)
-                out.append(self._decide(shelf, rk, confidence, alternatives))
+                out.append(self._decide(shelf, rk, confidence, alternatives, cut[0]))
             if progress and (i % 200 == 0 or i == len(qs) - 1):
                 progress(i + 1, len(qs))
         return out
@@ -1404,19 +1412,34 @@ class Library:
                     self._states.put(int(shelf.sentence_ids[r]), v)
         return got
 
+    def _cutoffs(self, threshold: float | None, may_threshold: float | None) -> tuple[float, float]:
+        """(quote confidently from, "this may answer it" from) for one call."""
+        t = self.threshold if threshold is None else float(threshold)
+        m = self.may_threshold if may_threshold is None else float(may_threshold)
+        return t, min(m, t)
+
     def _answer_read(
-        self, shelf: Shelf, qs: list[str], alternatives: int, progress: Progress | None = None
+        self,
+        shelf: Shelf,
+        qs: list[str],
+        alternatives: int,
+        progress: Progress | None = None,
+        *,
+        cut: tuple[float, float] | None = None,
     ) -> list[Answer]:
+        cut = cut or self._cutoffs(None, None)
         out = []
         for q, rd in zip(qs, self._read(shelf, qs, progress), strict=True):
             if rd is None:
                 out.append(Answer(q, None, 0.0))
                 continue
             combined = self.answer_model.rescore(combine_inputs(rd.readings, rd.ranked.scores[rd.short]))
-            out.append(self._decide_read(shelf, rd, combined, alternatives))
+            out.append(self._decide_read(shelf, rd, combined, alternatives, cut))
         return out
 
-    def _decide_read(self, shelf: Shelf, rd: Read, combined: np.ndarray, alternatives: int) -> Answer:
+    def _decide_read(
+        self, shelf: Shelf, rd: Read, combined: np.ndarray, alternatives: int, cut: tuple[float, float]
+    ) -> Answer:
         """The three replies: a confident quote, a "this may answer it" quote, or a decline."""
         model = self.answer_model
         best = int(np.argmax(combined))
@@ -1440,7 +1463,7 @@ class Library:
                 guess = (top.start + lo, top.start + hi, reading.span_probability)
                 if reading.span_probability >= model.span_from:
                     top = dataclasses.replace(top, answer_start=guess[0], answer_end=guess[1])
-        answered = confidence >= self.may_threshold
+        answered = confidence >= cut[1]
         related = [] if answered else self._related(shelf, rk.qvec, refs)
         return Answer(
             rd.question,
@@ -1449,11 +1472,19 @@ class Library:
             top,
             quotes[1:],
             related,
-            confident=confidence >= self.threshold,
+            confident=confidence >= cut[0],
             answer_guess=guess,
         )
 
-    def _answer(self, shelf: Shelf, question: str, qvec: np.ndarray, alternatives: int) -> Answer:
+    def _answer(
+        self,
+        shelf: Shelf,
+        question: str,
+        qvec: np.ndarray,
+        alternatives: int,
+        *,
+        cut: tuple[float, float] | None = None,
+    ) -> Answer:
         rk = self._rank(shelf, question, qvec)
         if rk is None:
             return Answer(question, None, 0.0)
@@ -1462,7 +1493,7 @@ class Library:
             ctx_rows = shelf.neighbourhood(rk.best_row)
             tokens = self.embedder.encode_tokens([question, *(shelf.sentence_text(r) for r in ctx_rows)])
             confidence = self._judge_full(shelf, rk, inputs, tokens[0], tokens[1:])
-        return self._decide(shelf, rk, confidence, alternatives)
+        return self._decide(shelf, rk, confidence, alternatives, (cut or self._cutoffs(None, None))[0])
 
     def _rank(self, shelf: Shelf, question: str, qvec: np.ndarray) -> Ranked | None:
         """The question's candidate sentences, ranked (None when the collection has none)."""
@@ -1508,14 +1539,16 @@ class Library:
         alignment = alignment_features(question_tokens, sentence_tokens, context_tokens, rk.qvec)
         return self.scorer.full.probability(with_alignment(inputs, alignment))
 
-    def _decide(self, shelf: Shelf, rk: Ranked, confidence: float, alternatives: int) -> Answer:
+    def _decide(
+        self, shelf: Shelf, rk: Ranked, confidence: float, alternatives: int, threshold: float | None = None
+    ) -> Answer:
         """Quote the best candidate if the confidence reaches the threshold, else decline."""
         rows, order, scores = rk.rows, rk.order, rk.scores
         refs = self._refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
         quotes = [self._quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]]
         best = quotes[0]
         related: list[Quote] = []
-        answered = confidence >= self.threshold
+        answered = confidence >= (self.threshold if threshold is None else threshold)
         if not answered:
             related = self._related(shelf, rk.qvec, refs)
         return Answer(rk.question, best if answered else None, confidence, best, quotes[1:], related)

@@ -218,3 +218,12 @@ def test_file_keys_are_relative_to_the_root_or_the_working_directory(tmp_path: P
     f.write_text("x")
     assert file_key(f, tmp_path) == "a/b.txt"
     assert file_key(Path("a/b.txt")) == file_key(f) == "a/b.txt"
+
+
+def test_a_call_may_bring_its_own_thresholds(lib: Library) -> None:
+    lib.add_text(C, "The ferry leaves at seven in the morning.", title="ferry")
+    q = "When does the ferry leave?"
+    assert lib.ask(C, q).quote is not None  # the library's threshold: 0
+    strict = lib.ask(C, q, threshold=1.01)
+    assert strict.quote is None and strict.best is not None
+    assert [a.quote is None for a in lib.ask_many(C, [q, q], threshold=1.01)] == [True, True]
