@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
+from bot import lanes, replies
 from bot.client import QuoteBot, collection_of
 from bot.permissions import is_moderator, moderator_check
 from bot.safe_text import visible
@@ -30,7 +30,7 @@ log = logging.getLogger("quotebot.articles")
 FILE_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 PASTE_MAX = 4000  # Discord's limit for a modal text input
 AUTOCOMPLETE_TIMEOUT_S = 2.5  # Discord gives autocomplete 3 s; an empty list beats an error
-PROGRESS_EVERY_S = 1.5
+PROGRESS_EVERY_S = 1.0  # at most one progress edit a second (Discord's edit rate limits)
 
 
 def describe_results(results: list[AddResult]) -> str:
@@ -50,23 +50,48 @@ def describe_results(results: list[AddResult]) -> str:
 
 
 class Progress:
-    """Edits an interaction's reply with ingest progress; the worker thread calls `update`."""
+    """Edits an interaction's reply with ingest progress, at most once per `PROGRESS_EVERY_S` and
+    whenever the numbers moved since the last edit (so at least every ~1 s while encoding).
+
+    Two sources, both called from the lane's worker thread and handed to the loop in order: the
+    Library's `update(done, total)` (after each of its encode steps and stored batches), and the
+    lane embedder's `encoded(n)` after each chunk of n sentences (about every 0.1 s), which moves
+    the count between the Library's steps."""
 
     def __init__(self, interaction: discord.Interaction) -> None:
         self.interaction = interaction
         self.loop = asyncio.get_running_loop()
-        self._latest: tuple[int, int] | None = None
-        self._shown: tuple[int, int] | None = None
+        self._done = 0  # sentences the Library reported
+        self._total: int | None = None
+        self._since = 0  # sentences encoded since the Library's last report
+        self._shown: str | None = None
+        self._shown_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def update(self, done: int, total: int) -> None:
         """Called from the executor thread: only records the numbers (thread-safe hand-off)."""
         self.loop.call_soon_threadsafe(self._set, done, total)
 
+    def encoded(self, n: int) -> None:
+        """Called from the executor thread after each chunk of n sentences was encoded."""
+        self.loop.call_soon_threadsafe(self._add, n)
+
     def _set(self, done: int, total: int) -> None:
-        self._latest = (done, total)
+        self._done, self._total, self._since = done, total, 0
+
+    def _add(self, n: int) -> None:
+        self._since += n
+
+    def text(self) -> str | None:
+        """The progress line for the numbers now (None before any sentence was encoded)."""
+        if self._total is None:
+            return f"Embedding… {self._since:,} sentences so far" if self._since else None
+        total = max(self._total, 1)
+        done = min(self._done + self._since, total)
+        return f"Embedding {self._total:,} sentences… {done * 100 // total}%"
 
     async def show(self, text: str) -> None:
+        self._shown, self._shown_at = text, self.loop.time()
         with contextlib.suppress(discord.HTTPException):
             await self.interaction.edit_original_response(
                 content=text, allowed_mentions=replies.ALLOWED_MENTIONS
@@ -74,12 +99,14 @@ class Progress:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(PROGRESS_EVERY_S)
-            latest = self._latest
-            if latest is not None and latest != self._shown:
-                self._shown = latest
-                done, total = latest
-                await self.show(f"Embedding {total:,} sentences… {done * 100 // max(total, 1)}%")
+            await asyncio.sleep(max(0.05, self._shown_at + PROGRESS_EVERY_S - self.loop.time()))
+            text = self.text()
+            if (
+                text is not None
+                and text != self._shown
+                and self.loop.time() >= self._shown_at + PROGRESS_EVERY_S
+            ):
+                await self.show(text)
 
     async def __aenter__(self) -> Progress:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="quotebot-progress")
@@ -105,12 +132,20 @@ async def ingest(
     In the write lane; one that downloads first (`download`) in the fetch lane."""
     progress = Progress(interaction)
     await progress.show(start)
+    if kwargs.pop("with_progress", False):
+        kwargs["progress"] = progress.update
+
+    def job() -> Any:
+        lanes.set_encoded_hook(progress.encoded)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            lanes.set_encoded_hook(None)
+
     try:
         async with progress:
-            if kwargs.pop("with_progress", False):
-                kwargs["progress"] = progress.update
             run = bot.fetching if download else bot.work
-            result = await run(fn, *args, **kwargs)
+            result = await run(job)
     except QuotebotError as e:
         await progress.show(f"Could not add the article: {e}")
         return
