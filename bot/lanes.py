@@ -153,7 +153,10 @@ class YieldingEmbedder:
 def install(library: Any, gate: Gate) -> None:
     """Put a YieldingEmbedder for `gate` in front of the library's embedder (loading the model if
     it is not loaded yet; run_bot has warmed it up by then)."""
-    inner = library.embedder
-    if isinstance(inner, YieldingEmbedder):  # a bot restarted over the same library
-        inner = inner.inner
-    library._embedder = YieldingEmbedder(inner, gate)
+
+    def wrap(inner: Any) -> Any:
+        if isinstance(inner, YieldingEmbedder):  # a bot restarted over the same library
+            inner = inner.inner
+        return YieldingEmbedder(inner, gate)
+
+    library.wrap_embedder(wrap)

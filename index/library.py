@@ -267,6 +267,13 @@ class Library:
                     self._embedder = SentenceTransformerEmbedder(self.settings.model)
         return self._embedder
 
+    def wrap_embedder(self, wrap: Callable[[Embedder], Embedder]) -> None:
+        """Put a wrapper around the embedding model (loaded now), e.g. the bot's, which makes
+        background encodes yield to questions. Same model id and vectors: nothing is re-encoded."""
+        inner = self.embedder
+        with self._embedder_lock:
+            self._embedder = wrap(inner)
+
     @property
     def reader(self) -> Reader | None:
         """The trained reader, when enabled, shipped, and fitted on this library's embedding model
@@ -649,6 +656,8 @@ class Library:
 
         total = sum(len(p.spans) for _, p in prepared)
         done = 0
+        if progress is not None and total:
+            progress(0, total)  # the total, before the first (long) encoding pass
         batches = list(_batches(prepared, INSERT_SENTENCES, INSERT_ARTICLES))
         saved_at = time.monotonic()
         for b, batch in enumerate(batches):
