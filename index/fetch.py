@@ -1,7 +1,13 @@
-"""Fetch one article URL safely: public addresses only, pinned to the vetted IP, within size and time limits."""
+"""Fetch one article URL safely: public addresses only, pinned to the vetted IP, within size and time limits.
+
+Compressed answers (gzip, deflate, br) are decoded under the same size cap as plain bodies; the
+HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment variables are honoured, with every address check
+still made on the final target (resolved here, before the proxy is asked); a connection reset before
+the answer arrives is retried once; etag / last_modified make a conditional GET."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import ipaddress
@@ -9,10 +15,14 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
+
+import brotli
 
 from index.errors import FetchError
 
@@ -38,6 +48,7 @@ _VAGUE_CONTENT_TYPES = frozenset(
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES = 64 * 1024
 _MAX_URL_CHARS = 2_048
+_MAX_PROXY_REPLY_BYTES = 16 * 1024
 # IPv6 prefixes that carry an IPv4 address inside them; a gateway may forward to that IPv4 host.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
@@ -60,11 +71,21 @@ class FetchPolicy:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A successfully fetched body."""
+    """A successfully fetched body (or, for a conditional GET, the news that it has not changed)."""
 
     url: str  # final URL after redirects
     content_type: str  # lowercased media type without parameters; "application/pdf" for a sniffed PDF
-    data: bytes
+    data: bytes  # decoded (decompressed) body; empty when not_modified
+    etag: str | None = None  # the ETag header, to send back as etag= next time
+    last_modified: str | None = None  # the Last-Modified header, to send back as last_modified=
+    not_modified: bool = False  # the server answered 304 to a conditional GET: keep what you have
+
+
+@dataclass(frozen=True)
+class _Conditions:
+    etag: str | None
+    last_modified: str | None
+    accept: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -75,10 +96,25 @@ class _Target:
     path: str  # path and query, what goes on the request line
 
 
-def fetch(url: str, policy: FetchPolicy = FetchPolicy()) -> Fetched:
-    """Fetch url under policy, following redirects; raise FetchError with a human message on any failure."""
+def fetch(
+    url: str,
+    policy: FetchPolicy = FetchPolicy(),
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    accept: Iterable[str] | None = None,
+) -> Fetched:
+    """Fetch url under policy, following redirects; raise FetchError with a human message on any failure.
+
+    etag / last_modified (from an earlier Fetched) are sent as If-None-Match / If-Modified-Since; a
+    304 answer returns Fetched(not_modified=True, data=b""). accept replaces ALLOWED_CONTENT_TYPES
+    (e.g. XML types for a sitemap or feed)."""
     deadline = time.monotonic() + policy.timeout_s
     allowed = _parse_networks(policy.allow_networks)
+    conditions = _Conditions(
+        etag, last_modified, frozenset(accept) if accept is not None else ALLOWED_CONTENT_TYPES
+    )
+    proxies = urllib.request.getproxies_environment()
     seen: set[str] = set()
     current = url
     for _hop in range(policy.max_redirects + 1):
@@ -86,8 +122,10 @@ def fetch(url: str, policy: FetchPolicy = FetchPolicy()) -> Fetched:
             raise FetchError("That link redirects in a loop, so I gave up.")
         seen.add(current)
         target = _parse_url(current)
+        # The target is resolved and vetted here even when a proxy will make the connection.
         addresses = _resolve(target, allowed, deadline, policy.timeout_s)
-        location = _request(target, addresses, current, policy, deadline)
+        proxy = _proxy_for(target, proxies, deadline, policy.timeout_s)
+        location = _request(target, addresses, current, policy, deadline, conditions, proxy)
         if isinstance(location, Fetched):
             return location
         current = location
@@ -226,66 +264,194 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
             raise
 
 
+@dataclass(frozen=True)
+class _Proxy:
+    host: str
+    port: int
+    address: str  # the proxy's own address (the operator's choice: no public-address rule)
+    authorization: str | None  # a Proxy-Authorization value, from user:password in the proxy URL
+
+
+def _proxy_for(target: _Target, proxies: dict[str, str], deadline: float, timeout_s: float) -> _Proxy | None:
+    """The proxy the environment names for target's scheme, unless NO_PROXY exempts its host."""
+    configured = proxies.get(target.scheme)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not configured or bypass(target.host, proxies):
+        return None
+    try:
+        parts = urlsplit(configured if "://" in configured else f"http://{configured}")
+        port = parts.port or 80
+    except ValueError as error:
+        raise FetchError(f"The {target.scheme.upper()}_PROXY setting isn't a valid address.") from error
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise FetchError(f"The {target.scheme.upper()}_PROXY setting must be an http:// proxy address.")
+    host = parts.hostname
+    try:
+        infos = _run_with_deadline(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), deadline)
+    except TimeoutError as error:
+        raise FetchError(f"Looking up the proxy {host} took longer than {timeout_s:g} seconds.") from error
+    except (OSError, UnicodeError) as error:
+        raise FetchError(f"I couldn't find the proxy {host}.") from error
+    if not infos:
+        raise FetchError(f"I couldn't find the proxy {host}.")
+    authorization = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+    return _Proxy(host, port, str(infos[0][4][0]), authorization)
+
+
+def _authority(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _host_header(target: _Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+class _TunnelHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS through a proxy: CONNECT to the vetted IP of the target, then TLS checked against its name."""
+
+    def __init__(
+        self, host: str, port: int, *, address: str, proxy: _Proxy, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._proxy = proxy
+        self._tunnel_context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._proxy.address, self._proxy.port), self.timeout)
+        self.sock = sock  # so the watchdog can cut a slow proxy short too
+        try:
+            authority = _authority(self._address, self.port)
+            lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+            if self._proxy.authorization:
+                lines.append(f"Proxy-Authorization: {self._proxy.authorization}")
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = sock.recv(4096)
+                if not chunk or len(reply) > _MAX_PROXY_REPLY_BYTES:
+                    raise http.client.HTTPException("the proxy's answer to CONNECT was cut short or too long")
+                reply += chunk
+            status = reply.split(b"\r\n", 1)[0].split(b" ", 2)
+            if len(status) < 2 or not status[0].startswith(b"HTTP/") or status[1] != b"200":
+                shown = status[1].decode("ascii", "replace") if len(status) > 1 else "nothing useful"
+                raise FetchError(f"The proxy refused to connect me to {self.host} (it answered {shown}).")
+            self.sock = self._tunnel_context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _ResetBeforeAnswer(Exception):
+    """The connection was reset or closed before any of the answer arrived: safe to try again."""
+
+
 def _request(
-    target: _Target, addresses: list[str], url: str, policy: FetchPolicy, deadline: float
+    target: _Target,
+    addresses: list[str],
+    url: str,
+    policy: FetchPolicy,
+    deadline: float,
+    conditions: _Conditions,
+    proxy: _Proxy | None,
 ) -> Fetched | str:
     """Make one request; return the body, or the next URL when the answer is a redirect."""
     last_error: Exception | None = None
     for address in addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        connection = _connection(target, address, remaining)
-        # A watchdog closes the socket at the deadline, so no slow server can hold us past it,
-        # whether it drips the headers, the TLS handshake or the body.
-        watchdog = threading.Timer(remaining, _abort, args=(connection,))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
+        for attempt in range(2):  # a connection reset before the answer is retried once
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            connection = _connection(target, address, remaining, proxy)
+            # A watchdog closes the socket at the deadline, so no slow server can hold us past it,
+            # whether it drips the headers, the TLS handshake or the body.
+            watchdog = threading.Timer(remaining, _abort, args=(connection,))
+            watchdog.daemon = True
+            watchdog.start()
             try:
-                connection.connect()
-            except OSError as error:
-                last_error = error
-                continue  # try the host's next address
-            return _exchange(connection, target, url, policy, deadline)
-        except (OSError, http.client.HTTPException) as error:
-            if time.monotonic() >= deadline:
-                raise _timeout(policy) from error
-            raise FetchError(_describe(error, target)) from error
-        finally:
-            watchdog.cancel()
-            connection.close()
+                try:
+                    connection.connect()
+                except OSError as error:
+                    last_error = error
+                    break  # try the host's next address
+                return _exchange(connection, target, address, url, policy, deadline, conditions, proxy)
+            except _ResetBeforeAnswer as error:
+                if attempt == 0:
+                    continue
+                raise FetchError(f"{target.host} closed the connection twice before answering.") from error
+            except (OSError, http.client.HTTPException) as error:
+                if time.monotonic() >= deadline:
+                    raise _timeout(policy) from error
+                raise FetchError(_describe(error, target)) from error
+            finally:
+                watchdog.cancel()
+                connection.close()
     if time.monotonic() >= deadline:
         raise _timeout(policy)
-    message = f"I couldn't connect to {target.host}."
+    where = f"the proxy for {target.host}" if proxy is not None else target.host
+    message = f"I couldn't connect to {where}."
     if isinstance(last_error, ssl.SSLError):
         message = _describe(last_error, target)
     raise FetchError(message) from last_error
 
 
-def _connection(target: _Target, address: str, timeout: float) -> http.client.HTTPConnection:
+def _connection(
+    target: _Target, address: str, timeout: float, proxy: _Proxy | None
+) -> http.client.HTTPConnection:
     if target.scheme == "https":
         context = ssl.create_default_context()
+        if proxy is not None:
+            return _TunnelHTTPSConnection(
+                target.host, target.port, address=address, proxy=proxy, timeout=timeout, context=context
+            )
         return _PinnedHTTPSConnection(
             target.host, target.port, address=address, timeout=timeout, context=context
         )
+    if proxy is not None:  # plain HTTP through a proxy: an absolute-form request to the proxy
+        return _PinnedHTTPConnection(proxy.host, proxy.port, address=proxy.address, timeout=timeout)
     return _PinnedHTTPConnection(target.host, target.port, address=address, timeout=timeout)
 
 
 def _exchange(
-    connection: http.client.HTTPConnection, target: _Target, url: str, policy: FetchPolicy, deadline: float
+    connection: http.client.HTTPConnection,
+    target: _Target,
+    address: str,
+    url: str,
+    policy: FetchPolicy,
+    deadline: float,
+    conditions: _Conditions,
+    proxy: _Proxy | None,
 ) -> Fetched | str:
-    connection.request(
-        "GET",
-        target.path,
-        headers={
-            "User-Agent": policy.user_agent,
-            "Accept": "text/html,application/xhtml+xml,application/pdf,text/markdown,text/plain;q=0.9,*/*;q=0.1",
-            "Accept-Encoding": "identity",
-            "Connection": "close",
-        },
-    )
-    response = connection.getresponse()
+    headers = {
+        "User-Agent": policy.user_agent,
+        "Accept": _accept_header(conditions.accept),
+        "Accept-Encoding": "gzip, deflate, br",
+        "Connection": "close",
+    }
+    if conditions.etag:
+        headers["If-None-Match"] = conditions.etag
+    if conditions.last_modified:
+        headers["If-Modified-Since"] = conditions.last_modified
+    request_target = target.path
+    if proxy is not None and target.scheme == "http":
+        # The vetted address goes in the request line, so the proxy cannot be pointed elsewhere by
+        # a second DNS answer; the Host header keeps the name.
+        request_target = f"http://{_authority(address, target.port)}{target.path}"
+        headers["Host"] = _host_header(target)
+        if proxy.authorization:
+            headers["Proxy-Authorization"] = proxy.authorization
+    try:
+        connection.request("GET", request_target, headers=headers)
+        response = connection.getresponse()
+    except (ConnectionResetError, BrokenPipeError) as error:  # RemoteDisconnected is a reset too
+        if time.monotonic() >= deadline:
+            raise _timeout(policy) from error
+        raise _ResetBeforeAnswer from error
     if time.monotonic() >= deadline:
         # The watchdog cut a dripped header block short; what was parsed of it is not the answer.
         raise _timeout(policy)
@@ -294,34 +460,128 @@ def _exchange(
         if not location:
             raise FetchError(f"The site answered {response.status} (a redirect) without saying where to.")
         return urljoin(url, location.strip())
+    etag = response.getheader("ETag")
+    last_modified = response.getheader("Last-Modified")
+    if response.status == 304 and (conditions.etag or conditions.last_modified):
+        return Fetched(
+            url=url,
+            content_type=_media_type(response.getheader("Content-Type")),
+            data=b"",
+            etag=etag or conditions.etag,
+            last_modified=last_modified or conditions.last_modified,
+            not_modified=True,
+        )
     if not 200 <= response.status < 300:
         reason = f" {response.reason}" if response.reason else ""
         raise FetchError(f"The site answered {response.status}{reason}, so there is nothing to read.")
     content_type = _media_type(response.getheader("Content-Type"))
-    if content_type not in ALLOWED_CONTENT_TYPES and content_type not in _VAGUE_CONTENT_TYPES:
-        raise _unreadable_type(content_type)
-    encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
-    if encoding != "identity":
-        raise FetchError(f"The site sent {encoding}-compressed data, which I didn't ask for.")
+    sniff_pdf = "application/pdf" in conditions.accept
+    if content_type not in conditions.accept and not (sniff_pdf and content_type in _VAGUE_CONTENT_TYPES):
+        raise _unreadable_type(content_type, conditions.accept)
+    decoder = _decoder(response.getheader("Content-Encoding"), policy)
     length = response.getheader("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > policy.max_bytes:
         raise _too_large(policy)
-    data = _read_body(response, policy, deadline)
+    data = _read_body(response, policy, deadline, decoder)
     if content_type in _VAGUE_CONTENT_TYPES:
         if not data[:1024].lstrip().startswith(b"%PDF-"):
-            raise _unreadable_type(content_type)
+            raise _unreadable_type(content_type, conditions.accept)
         content_type = "application/pdf"  # sniffed: the signature is unambiguous
-    return Fetched(url=url, content_type=content_type, data=data)
+    return Fetched(url=url, content_type=content_type, data=data, etag=etag, last_modified=last_modified)
 
 
-def _unreadable_type(content_type: str) -> FetchError:
+def _accept_header(accept: frozenset[str]) -> str:
+    if accept == ALLOWED_CONTENT_TYPES:
+        return "text/html,application/xhtml+xml,application/pdf,text/markdown,text/plain;q=0.9,*/*;q=0.1"
+    return ",".join(sorted(accept)) + ",*/*;q=0.1"
+
+
+def _unreadable_type(content_type: str, accept: frozenset[str] = ALLOWED_CONTENT_TYPES) -> FetchError:
     shown = "a file of unknown type" if content_type in _VAGUE_CONTENT_TYPES else content_type
+    if accept != ALLOWED_CONTENT_TYPES:
+        return FetchError(f"That link is {shown}; I expected {', '.join(sorted(accept))}.")
     return FetchError(
         f"That link is {shown}; I can read web pages, PDFs, Markdown, plain text and JSON Lines."
     )
 
 
-def _read_body(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:
+class _Decoder:
+    """Undoes one Content-Encoding, never producing more than policy.max_bytes in all."""
+
+    def __init__(self, encoding: str, policy: FetchPolicy) -> None:
+        self.encoding = encoding
+        self.policy = policy
+        self.total = 0
+        self._zlib: Any = None
+        self._brotli: Any = None
+        self._started = False
+        if encoding == "br":
+            self._brotli = brotli.Decompressor()
+        elif encoding in {"gzip", "x-gzip"}:
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        try:
+            return self._brotli_feed(data) if self._brotli is not None else self._zlib_feed(data)
+        except (zlib.error, brotli.error) as error:
+            raise self._damaged() from error
+
+    def finish(self) -> None:
+        finished = self._brotli.is_finished() if self._brotli is not None else self._zlib.eof
+        if not finished:
+            raise self._damaged()
+
+    def _room(self) -> int:
+        return self.policy.max_bytes - self.total + 1
+
+    def _count(self, out: bytes) -> bytes:
+        self.total += len(out)
+        if self.total > self.policy.max_bytes:
+            raise FetchError(
+                f"That page unpacks to more than {self.policy.max_bytes / 1_000_000:g} MB, which is my limit."
+            )
+        return out
+
+    def _zlib_feed(self, data: bytes) -> list[bytes]:
+        if not self._started and self.encoding == "deflate" and data:
+            self._started = True
+            try:  # "deflate" should be zlib-wrapped, but some servers send a raw stream
+                probe = zlib.decompressobj(zlib.MAX_WBITS)
+                probe.decompress(data[:2])
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = [self._count(self._zlib.decompress(data, self._room()))]
+        while self._zlib.unconsumed_tail:
+            out.append(self._count(self._zlib.decompress(self._zlib.unconsumed_tail, self._room())))
+        return out
+
+    def _brotli_feed(self, data: bytes) -> list[bytes]:
+        out = [self._count(self._brotli.process(data, output_buffer_limit=self._room()))]
+        while not self._brotli.can_accept_more_data():
+            out.append(self._count(self._brotli.process(b"", output_buffer_limit=self._room())))
+        return out
+
+    def _damaged(self) -> FetchError:
+        return FetchError(f"The site's {self.encoding}-compressed answer is damaged or cut short.")
+
+
+def _decoder(header: str | None, policy: FetchPolicy) -> _Decoder | None:
+    encodings = [part.strip().lower() for part in (header or "").split(",") if part.strip()]
+    encodings = [encoding for encoding in encodings if encoding != "identity"]
+    if not encodings:
+        return None
+    if len(encodings) > 1:
+        raise FetchError(f"The site compressed its answer {len(encodings)} times over, which I don't read.")
+    if encodings[0] not in {"gzip", "x-gzip", "deflate", "br"}:
+        raise FetchError(f"The site sent {encodings[0]}-compressed data, which I can't read.")
+    return _Decoder(encodings[0], policy)
+
+
+def _read_body(
+    response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float, decoder: _Decoder | None = None
+) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -334,9 +594,14 @@ def _read_body(response: http.client.HTTPResponse, policy: FetchPolicy, deadline
         total += len(chunk)
         if total > policy.max_bytes:
             raise _too_large(policy)
-        chunks.append(chunk)
+        if decoder is None:
+            chunks.append(chunk)
+        else:
+            chunks.extend(decoder.feed(chunk))
     if time.monotonic() >= deadline:
         raise _timeout(policy)
+    if decoder is not None:
+        decoder.finish()
     return b"".join(chunks)
 
 
