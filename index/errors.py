@@ -26,7 +26,12 @@ class UnsupportedFormat(InputError):
 
 
 class FetchError(QuotebotError):
-    """A URL could not be fetched safely."""
+    """A URL could not be fetched safely. `status`: the HTTP status when the site answered with an
+    error (404, 410: the page is gone)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(QuotebotError):

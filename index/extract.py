@@ -247,6 +247,7 @@ def extract(
     max_record_bytes: int | None = None,
     time_limit_s: float = MAX_EXTRACT_SECONDS,
     scraped: bool = False,
+    detect_scraped: bool = True,
 ) -> list[Document]:
     """Detect the format from content_type, then filename extension (.txt .md .markdown .html .htm .pdf .jsonl), then sniffing; return one Document (or many for .jsonl).
 
@@ -256,8 +257,9 @@ def extract(
     file while holding each article in it to the per-article limit. time_limit_s bounds PDF reading.
 
     Plain text is stored as given (only a leading byte order mark and CRLF line endings are changed,
-    and Document.normalised says so); the page-furniture filter runs on HTML only, or on plain text
-    when scraped=True (a web page saved as text), and Document.dropped lists what it removed.
+    and Document.normalised says so); the page-furniture filter runs on HTML, and on plain text that
+    is a web page saved as text: when scraped=True, or (detect_scraped) when two different template
+    lines mark it (see looks_scraped). Document.dropped lists what it removed.
     """
     if max_record_bytes is None:
         max_record_bytes = max_bytes
@@ -290,7 +292,7 @@ def extract(
     if kind == "markdown":
         text, title = _extract_markdown(raw, time_limit_s=time_limit_s)
         return [_document(text, title or fallback_title, url, "markdown")]
-    if scraped:
+    if scraped or (detect_scraped and looks_scraped(raw)):
         title_or_none, text = _clean_plain_text(raw, dropped)
         return [_document(text, title_or_none or fallback_title, url, "text", dropped=dropped)]
     text, more_notes = _exact_text(raw)
@@ -520,6 +522,41 @@ def _clean_lines(raw: str, dropped: list[str] | None = None, *, furniture: bool 
             continue
         lines.append(line)
     return lines
+
+
+# Lines only a web page's template writes (a comment form, links to the neighbouring stories, a
+# "JUST IN:" teaser): a text file holding two different ones is a web page saved as text.
+_SCRAPE_MARKERS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"just in\s*:",
+        r"(?:«\s*|<\s*)?previous (?:article|post|story)\s*$",
+        r"next (?:article|post|story)\s*[»>]?\s*$",
+        r"please enter your (?:comment|name|e-?mail)",
+        r"you have entered an incorrect email",
+        r"leave a reply\s*$",
+        r"cancel reply\s*$",
+        r"you must be logged in to post a comment",
+        r"save my name, e-?mail,? and website",
+    )
+)
+
+
+def looks_scraped(raw: str) -> bool:
+    """Whether a plain text is a web page saved as text (two different template lines of
+    `_SCRAPE_MARKERS`): then its page furniture is dropped, and reported, as for HTML. A text
+    anyone wrote (a paste, server rules with "Click here to verify..." lines) is kept exact."""
+    seen: set[int] = set()
+    for line in raw.splitlines():
+        line = line.strip()
+        if not line or len(line) > _FURNITURE_MAX_CHARS:
+            continue
+        for k, pattern in enumerate(_SCRAPE_MARKERS):
+            if pattern.match(line):
+                seen.add(k)
+                if len(seen) >= 2:
+                    return True
+    return False
 
 
 def _is_furniture(line: str) -> bool:

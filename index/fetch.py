@@ -473,7 +473,10 @@ def _exchange(
         )
     if not 200 <= response.status < 300:
         reason = f" {response.reason}" if response.reason else ""
-        raise FetchError(f"The site answered {response.status}{reason}, so there is nothing to read.")
+        raise FetchError(
+            f"The site answered {response.status}{reason}, so there is nothing to read.",
+            status=response.status,
+        )
     content_type = _media_type(response.getheader("Content-Type"))
     sniff_pdf = "application/pdf" in conditions.accept
     if content_type not in conditions.accept and not (sniff_pdf and content_type in _VAGUE_CONTENT_TYPES):

@@ -890,6 +890,7 @@ class Library:
         progress: Progress | None = None,
         key: str | None = None,
         keyed_by_filename: bool = True,
+        exact: bool = False,
     ) -> list[AddResult]:
         """Add an uploaded file (a .zip archive adds its files). Its source key is `key`, else its
         file name (so uploading an edited file again replaces it); JSON Lines records keep their ids."""
@@ -906,6 +907,7 @@ class Library:
             content_type=content_type,
             url=url,
             max_bytes=self.settings.max_article_bytes,
+            detect_scraped=not exact,
         )
         if key is None and keyed_by_filename and filename:
             key = file_key(Path(filename))
@@ -1092,6 +1094,7 @@ class Library:
             added_by=added_by,
             key=paste_key(title),
             keyed_by_filename=False,
+            exact=True,  # what someone typed: never filtered as a web page's furniture
         )[0]
 
     def add_url(self, collection: str, url: str, *, added_by: str | None = None) -> AddResult:

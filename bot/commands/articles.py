@@ -23,18 +23,49 @@ from bot.client import QuoteBot, collection_of
 from bot.permissions import is_moderator, moderator_check
 from bot.safe_text import visible
 from index.errors import InputError, NotFound, QuotebotError
-from index.library import AddResult, ArticleInfo
+from index.library import AddResult, ArticleInfo, BulkResult, RefreshResult
 
 log = logging.getLogger("quotebot.articles")
 
-FILE_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+FILE_TYPES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl", ".ndjson", ".zip"}
 PASTE_MAX = 4000  # Discord's limit for a modal text input
 AUTOCOMPLETE_TIMEOUT_S = 2.5  # Discord gives autocomplete 3 s; an empty list beats an error
 PROGRESS_EVERY_S = 1.0  # at most one progress edit a second (Discord's edit rate limits)
 
 
+def describe_bulk(res: BulkResult, source: str) -> str:
+    """The outcome of a bulk add (a sitemap, a feed, an archive): counts, then the first failures."""
+    c = res.counts()
+    lines = [
+        f"{replies.plain(source, 200)}: {c['added']} added, {c['replaced']} updated, "
+        f"{c['unchanged']} already had, {c['failed']} failed."
+    ]
+    for name, why in res.failed[:5]:
+        lines.append(f"- {replies.plain(name, 120)}: {replies.plain(why, 200)}")
+    if len(res.failed) > 5:
+        lines.append(f"- … and {len(res.failed) - 5} more")
+    return replies.trim("\n".join(lines), replies.CONTENT_MAX)
+
+
+def describe_refresh(report: RefreshResult) -> str:
+    lines = [
+        f"Refreshed: {len(report.unchanged)} unchanged, {len(report.changed)} changed, "
+        f"{len(report.gone)} gone, {len(report.failed)} could not be fetched."
+    ]
+    for a in report.changed[:5]:
+        lines.append(f"- updated **{replies.plain(a.title or 'Untitled', 150)}**")
+    for a, _ in report.gone[:5]:
+        lines.append(f"- gone (404/410): **{replies.plain(a.title or 'Untitled', 150)}**")
+    for a, why in report.failed[:5]:
+        lines.append(f"- failed: **{replies.plain(a.title or 'Untitled', 150)}**: {replies.plain(why, 150)}")
+    return replies.trim("\n".join(lines), replies.CONTENT_MAX)
+
+
 def describe_results(results: list[AddResult]) -> str:
     """The outcome of an add, one line per article."""
+    if len(results) > 10:
+        n = {s: sum(r.status == s for r in results) for s in ("added", "replaced", "unchanged")}
+        return f"{n['added']} added, {n['replaced']} updated, {n['unchanged']} already had."
     lines = []
     for r in results:
         a = r.article
@@ -126,6 +157,7 @@ async def ingest(
     fn: Any,
     *args: Any,
     download: bool = False,
+    label: str | None = None,
     **kwargs: Any,
 ) -> None:
     """Run an add call with progress edits; the final edit is the outcome or the error, in words.
@@ -148,6 +180,12 @@ async def ingest(
             result = await run(job)
     except QuotebotError as e:
         await progress.show(f"Could not add the article: {e}")
+        return
+    if isinstance(result, RefreshResult):
+        await progress.show(describe_refresh(result))
+        return
+    if isinstance(result, BulkResult):
+        await progress.show(describe_bulk(result, label or start))
         return
     results = result if isinstance(result, list) else [result]
     await progress.show(describe_results(results))
@@ -266,9 +304,11 @@ class ArticlesCog(commands.Cog, name="Articles"):
     @articles.command(name="add")
     @moderator_check()
     @app_commands.describe(
-        url="A web page to add (http or https)",
-        file="A file to add: .txt, .md, .html or .pdf",
+        url="A web page to add (http or https); adding it again updates it",
+        file="A file: .txt, .md, .html, .pdf, .jsonl, or a .zip of them",
         text="Paste the text in a form",
+        sitemap="A sitemap URL: every page it lists",
+        feed="An RSS or Atom feed URL: every entry's page",
     )
     async def add(
         self,
@@ -276,12 +316,31 @@ class ArticlesCog(commands.Cog, name="Articles"):
         url: str | None = None,
         file: discord.Attachment | None = None,
         text: bool | None = None,
+        sitemap: str | None = None,
+        feed: str | None = None,
     ) -> None:
-        """Add an article from a URL, a file, or pasted text."""
+        """Add articles from a URL, a file or archive, pasted text, a sitemap or a feed."""
         collection = collection_of(interaction)
-        chosen = sum(x is not None for x in (url, file)) + bool(text)
+        chosen = sum(x is not None for x in (url, file, sitemap, feed)) + bool(text)
         if chosen > 1:
-            raise InputError("Give one of url, file or text, not several.")
+            raise InputError("Give one of url, file, text, sitemap or feed, not several.")
+        if sitemap is not None or feed is not None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            where = sitemap or feed
+            assert where is not None
+            add = self.bot.library.add_sitemap if sitemap is not None else self.bot.library.add_feed
+            await ingest(
+                self.bot,
+                interaction,
+                "Fetching the sitemap…" if sitemap is not None else "Fetching the feed…",
+                add,
+                collection,
+                where.strip(),
+                added_by=str(interaction.user.id),
+                download=True,
+                label=where.strip(),
+            )
+            return
         if url is None and file is None:
             await interaction.response.send_modal(PasteArticle(self))
             return
@@ -305,6 +364,19 @@ class ArticlesCog(commands.Cog, name="Articles"):
             except discord.HTTPException as e:
                 await interaction.edit_original_response(
                     content=f"Could not download {replies.plain(file.filename, 200)} from Discord ({e.status})."
+                )
+                return
+            if PurePosixPath(file.filename).suffix.lower() == ".zip":
+                await ingest(
+                    self.bot,
+                    interaction,
+                    "Reading the archive…",
+                    self.bot.library.add_zip,
+                    collection,
+                    data,
+                    file.filename,
+                    added_by=who,
+                    label=file.filename,
                 )
                 return
             await ingest(
@@ -331,6 +403,23 @@ class ArticlesCog(commands.Cog, name="Articles"):
                 added_by=who,
                 download=True,
             )
+
+    @articles.command(name="refresh")
+    @moderator_check()
+    @app_commands.describe(remove_gone="Also remove articles whose page is gone (404 / 410)")
+    async def refresh(self, interaction: discord.Interaction, remove_gone: bool = False) -> None:
+        """Fetch this server's web articles again and update the ones that changed."""
+        collection = collection_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await ingest(
+            self.bot,
+            interaction,
+            "Refreshing…",
+            self.bot.library.refresh,
+            collection,
+            remove_gone=remove_gone,
+            download=True,
+        )
 
     @articles.command(name="list")
     @moderator_check()
@@ -404,7 +493,7 @@ class ArticlesCog(commands.Cog, name="Articles"):
             name = replies.trim(
                 visible(" ".join((a.title or "Untitled").split())), replies.CHOICE_NAME_MAX - len(suffix)
             )
-            choices.append(app_commands.Choice(name=(name or "Untitled") + suffix, value=str(a.id)))
+            choices.append(app_commands.Choice(name=(name or "Untitled") + suffix, value=f"#{a.id}"))
         return choices
 
     @app_commands.command(name="unanswered")

@@ -119,14 +119,16 @@ async def test_list_pages_remove_show_and_autocomplete(harness: Harness) -> None
     page2 = calls[-1].json["embeds"][0]
     assert calls[0].json["type"] == 6 and page2["footer"]["text"] == "Page 2 of 3"
 
-    # Autocomplete offers this guild's titles with the id as the value.
+    # Autocomplete offers this guild's titles with "#<database id>" as the value (never read as a
+    # source id).
     opts = [{"name": "article", "type": 3, "value": "Article 0", "focused": True}]
     calls = await harness.call(
         harness.payload(4, harness.command_data("articles", opts, sub="remove"), **MOD)
     )
     choices = calls[-1].json["data"]["choices"]
     assert calls[-1].json["type"] == 8 and 1 <= len(choices) <= 25
-    assert all(c["name"].startswith("Article 0") and c["value"].isdigit() for c in choices)
+    assert all(c["name"].startswith("Article 0") and c["value"][1:].isdigit() for c in choices)
+    assert all(c["value"].startswith("#") for c in choices)
     opts[0]["value"] = "B-only"
     calls = await harness.call(
         harness.payload(4, harness.command_data("articles", opts, sub="remove"), **MOD)

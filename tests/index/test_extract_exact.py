@@ -67,15 +67,20 @@ def test_replaced_bad_bytes_are_recorded() -> None:
     assert document.normalised == "1 undecodable byte sequence replaced with U+FFFD"
 
 
-def test_a_saved_article_text_keeps_every_line_unless_marked_scraped() -> None:
+def test_a_web_page_saved_as_text_is_recognised_and_its_furniture_reported() -> None:
+    """The sample article is a page saved as text: two template lines ("JUST IN:", a comment form)
+    mark it, so its furniture is dropped and listed; asked for exact text, every line stays."""
     raw = SAMPLE.read_bytes()
-    exact = only(extract(raw, filename=SAMPLE.name))
-    assert exact.text == raw.decode("utf-8").replace("\r\n", "\n")
-    assert "JUST IN:\xa0Hancock snubbing voters" in exact.text
-    scraped = only(extract(raw, filename=SAMPLE.name, scraped=True))
+    scraped = only(extract(raw, filename=SAMPLE.name))
     assert "Hancock" not in scraped.text and "Please enter" not in scraped.text
     assert any(line.startswith("JUST IN") for line in scraped.dropped)
     assert all(line not in scraped.text for line in scraped.dropped)
+    exact = only(extract(raw, filename=SAMPLE.name, detect_scraped=False))
+    assert exact.text == raw.decode("utf-8").replace("\r\n", "\n")
+    assert "JUST IN:\xa0Hancock snubbing voters" in exact.text and exact.dropped == ()
+    # One template-like line alone is not enough: a text someone wrote stays exact.
+    one = "Our rules.\nPlease enter your name in the sign-up sheet.\nBe kind.\n"
+    assert only(extract(one.encode(), filename="notes.txt")).text == one
 
 
 def test_html_furniture_is_dropped_and_reported() -> None:

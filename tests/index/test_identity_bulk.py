@@ -204,7 +204,7 @@ def test_a_zip_bomb_is_refused_while_unpacking(tmp_path: Path) -> None:
     try:
         bomb = make_zip({"big.txt": b"a" * 50_000_000})  # 50 MB of one letter: ~50 KB zipped
         assert len(bomb) < 200_000
-        with pytest.raises(InputError, match="over 1,000,000 bytes|unpacks to"):
+        with pytest.raises(InputError, match=r"over 1,000,000 bytes|unpacks to"):
             lib.add_zip(C, bomb, "bomb.zip")
         assert lib.count(C) == 0
     finally:

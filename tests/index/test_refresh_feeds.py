@@ -50,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/loop.xml")
             self.end_headers()
             return
-        hit = SITE.pages.get(self.path)
+        hit = SITE.pages.get(self.path.split("?", 1)[0])
         if hit is None:
             self.send_error(404, "Not Found")
             return
