@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("bench", help="benchmark ingest, ask and scale against raw model/FAISS limits")
     sp.add_argument("--quick", action="store_true", help="a one-minute run")
-    sp.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,ask,scale,peer")
+    sp.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,ask,scale,real,peer")
     return p
 
 

@@ -7,6 +7,10 @@ Parts (each can be skipped with `--skip`):
   `ask_many` throughput;
 - scale: a synthetic collection (1,000,000 vectors; 100,000 with `--quick`) in the index kind quotebot
   picks for that size: build time, search latency, recall@10 vs exact search, memory, incremental add;
+- real: the same on real all-MiniLM-L6-v2 sentence vectors: 100,000 sentences of the training
+  articles (../shared/train, or $QUOTEBOT_TRAIN_DIR; 30,000 with `--quick`), embedded once and
+  cached under ~/.cache/quotebot, queried with real questions: recall@10 per nprobe is the curve
+  the shipped nprobe is chosen from (synthetic clusters are found trivially; these are not);
 - peer: the same articles and questions through LangChain's FAISS vector store with the same model
   (optional extra `pip install -e ".[peer]"`).
 
@@ -35,7 +39,9 @@ from bot.config import Settings
 from index.errors import InputError
 from index.reader import QUESTION_TOKENS, SENTENCE_TOKENS
 
-PARTS = ("ingest", "ask", "scale", "peer")
+PARTS = ("ingest", "ask", "scale", "real", "peer")
+TRAIN_ENV = "QUOTEBOT_TRAIN_DIR"
+REAL_SOURCES = ("squad1-train", "qed-train", "squad2-train-10")
 COLLECTION = "bench"
 EVAL_ENV = "QUOTEBOT_EVAL_DIR"
 SCALE_DIM = 384
@@ -444,6 +450,94 @@ class Bench:
         del vi, vecs, inner, before_obj
         gc.collect()
 
+    def real(self) -> None:
+        import faiss
+
+        from index.library import LibrarySettings
+        from index.vectors import VectorIndex
+
+        n = 30_000 if self.quick else 100_000
+        n_queries = 300 if self.quick else 1000
+        loaded = real_vectors(n, n_queries)
+        r = self.report
+        if loaded is None:
+            r.notes.append(f"real: no training data found (set {TRAIN_ENV}); real-vector rows skipped")
+            return
+        vecs, queries = loaded
+        n = len(vecs)
+        defaults = LibrarySettings()
+        ids = np.arange(n, dtype=np.int64)
+        raw_bytes = n * vecs.shape[1] * 4
+        t = time.perf_counter()
+        vi = VectorIndex.build(
+            ids,
+            vecs,
+            model_id="real",
+            dim=vecs.shape[1],
+            ivf_threshold=defaults.ivf_threshold,
+            nprobe=defaults.nprobe,
+        )
+        build_s = time.perf_counter() - t
+        exact = faiss.IndexFlatIP(vecs.shape[1])
+        exact.add(vecs)
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        try:
+            _, gt = exact.search(queries, 10)
+        finally:
+            faiss.omp_set_num_threads(1)
+        exact_t: list[float] = []
+        for q in queries[:100]:
+            t0 = time.perf_counter()
+            exact.search(q[None, :], 10)
+            exact_t.append(time.perf_counter() - t0)
+        lat: list[float] = []
+        found = np.empty((len(queries), 10), np.int64)
+        for i, q in enumerate(queries):
+            t0 = time.perf_counter()
+            _, got = vi.search(q, 10)
+            lat.append(time.perf_counter() - t0)
+            found[i] = got[0]
+        recall = _recall(found, gt)
+        med = _median_ms(lat)
+        r.row("real", f"index kind ({n:,} real MiniLM vectors)", vi.kind, "flat (exact)")
+        r.row("real", "build s", build_s, fmt="{:.1f}")
+        r.row("real", "search median ms (1 query, k=10)", med, _median_ms(exact_t), fmt="{:.2f}",
+              goal="<= 5 ms", ok=med <= 5)  # fmt: skip
+        r.row("real", f"recall@10 (nprobe {vi.nprobe}, real questions)", recall, 1.0, goal=">= 0.95",
+              ok=recall >= 0.95)  # fmt: skip
+        ser = vi.memory_bytes()
+        r.row("real", "memory MB (serialized)", ser / 1e6, raw_bytes / 1e6, fmt="{:.0f}",
+              goal="<= 1.3x", ok=ser / raw_bytes <= 1.3)  # fmt: skip
+        r.key("real_n", n)
+        r.key("real_kind", vi.kind)
+        r.key("real_recall10", recall)
+        r.key("real_search_median_ms", med)
+        if vi.kind == "ivf":
+            inner = faiss_index(vi)
+            ivf = faiss.extract_index_ivf(inner)
+            for p in NPROBE_SWEEP:
+                ivf.nprobe = p
+                single: list[float] = []
+                got_all = np.empty((len(queries), 10), np.int64)
+                for i, q in enumerate(queries):
+                    t0 = time.perf_counter()
+                    _, got = inner.search(q[None, :], 10)
+                    single.append(time.perf_counter() - t0)
+                    got_all[i] = got[0]
+                rec = _recall(got_all, gt)
+                r.row(
+                    "real",
+                    f"  nprobe {p}: recall@10 | median ms (1 query)",
+                    rec,
+                    _median_ms(single),
+                    fmt="{:.3f}",
+                )
+                r.rows[-1].ratio = ""
+                r.key(f"real_recall10_nprobe{p}", rec)
+            ivf.nprobe = vi.nprobe
+        del vi, exact, vecs
+        gc.collect()
+
     def peer(self) -> None:
         try:
             from langchain_community.vectorstores import FAISS as LCFAISS
@@ -533,6 +627,61 @@ class Bench:
         r.key("peer_ask_median_ms", peer_med)
         r.key("peer_hit1", ph)
         r.key("quotebot_hit1", qh)
+
+
+def train_dir() -> Path | None:
+    """The training data folder: $QUOTEBOT_TRAIN_DIR, or ../shared/train next to the repo."""
+    env = os.environ.get(TRAIN_ENV)
+    candidates = [Path(env)] if env else []
+    candidates += [
+        Path(__file__).resolve().parents[2] / "shared" / "train",
+        Path.cwd().parent / "shared" / "train",
+    ]
+    for c in candidates:
+        if (c / REAL_SOURCES[0] / "articles.jsonl").is_file():
+            return c
+    return None
+
+
+def real_vectors(n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`n` sentence vectors of the training articles and `n_queries` question vectors, embedded with
+    the bundled model once and cached (~/.cache/quotebot, or $XDG_CACHE_HOME/quotebot)."""
+    root = train_dir()
+    if root is None:
+        return None
+    from index.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder
+    from index.sentences import split_sentences
+
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quotebot"
+    cache = cache_dir / f"bench-real-{DEFAULT_MODEL.replace('/', '_')}-{n}-{n_queries}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return z["vectors"], z["queries"]
+    sentences: list[str] = []
+    for src in REAL_SOURCES:
+        path = root / src / "articles.jsonl"
+        if not path.is_file():
+            continue
+        for rec in _read_jsonl(path):
+            text = rec["text"]
+            sentences.extend(text[a:b] for a, b in split_sentences(text))
+            if len(sentences) >= n:
+                break
+        if len(sentences) >= n:
+            break
+    sentences = sentences[:n]
+    qs = [r["question"] for r in _read_jsonl(root / REAL_SOURCES[0] / "questions.jsonl")]
+    rng = np.random.default_rng(0)
+    picked = [qs[i] for i in rng.choice(len(qs), size=min(n_queries, len(qs)), replace=False)]
+    emb = SentenceTransformerEmbedder()
+    _progress(f"real: embedding {len(sentences):,} training sentences once (cached in {cache_dir})")
+    vecs = emb.encode(sentences, batch_size=128)
+    queries = emb.encode(picked, batch_size=128)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, vectors=vecs, queries=queries)
+    tmp.replace(cache)
+    return vecs, queries
 
 
 def passage_matrix(vi: Any) -> np.ndarray:
@@ -633,6 +782,7 @@ def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             ("ask", bench.ask),
             ("peer", bench.peer),
             ("scale", bench.scale),
+            ("real", bench.real),
         ]
         try:
             for name, fn in steps:

@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.bench import run_bench
@@ -58,7 +59,7 @@ def test_quick_bench_prints_table_and_bench_line(tmp_path: Path, monkeypatch: py
     monkeypatch.chdir(tmp_path)  # no ./config.toml
     settings = load_settings(None, data_dir=tmp_path / "unused", env={})
     out = io.StringIO()
-    code = run_bench(argparse.Namespace(quick=True, skip="peer,scale"), settings, out)
+    code = run_bench(argparse.Namespace(quick=True, skip="peer,scale,real"), settings, out)
     assert code == 0
     lines = out.getvalue().strip().splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["part", "measure", "quotebot"])
@@ -82,3 +83,35 @@ def test_quick_bench_prints_table_and_bench_line(tmp_path: Path, monkeypatch: py
     assert kv["quick"] == "1"
     assert int(kv["torch_threads"]) >= 1
     assert not any(k.startswith(("scale_", "peer_")) for k in kv)
+
+
+@pytest.mark.slow
+def test_real_vector_rows_use_training_sentences_and_cache_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real part on a small training folder: vectors embedded once, cached, and the recall
+    rows printed (a flat index below ivf_threshold is exact: recall 1.0)."""
+    from bot import bench
+
+    train = tmp_path / "train" / "squad1-train"
+    train.mkdir(parents=True)
+    arts = [
+        {"id": f"a{i}", "title": f"A{i}", "text": f"Fact {i} about topic {i % 7} is short. Another line {i}."}
+        for i in range(60)
+    ]
+    (train / "articles.jsonl").write_text("".join(json.dumps(a) + "\n" for a in arts))
+    qs = [{"qid": str(i), "article_id": f"a{i}", "question": f"What is fact {i}?"} for i in range(30)]
+    (train / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
+    monkeypatch.setenv("QUOTEBOT_TRAIN_DIR", str(tmp_path / "train"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = bench.real_vectors(100, 20)
+    assert first is not None and first[0].shape == (100, 384) and first[1].shape == (20, 384)
+    assert list((tmp_path / "cache" / "quotebot").glob("bench-real-*.npz"))
+    again = bench.real_vectors(100, 20)
+    assert again is not None and np.array_equal(again[0], first[0])
+    report = bench.Report()
+    monkeypatch.setattr(bench, "real_vectors", lambda n, q: first)
+    bench.Bench(True, load_settings(None, data_dir=tmp_path / "d", env={}), report, tmp_path).real()
+    rows = {r.measure: r for r in report.rows}
+    assert any(k.startswith("recall@10") for k in rows)
+    assert float(report.keys["real_recall10"]) == 1.0
