@@ -83,6 +83,13 @@ class FetchConfig(_Section):
         return value
 
 
+class IngestConfig(_Section):
+    """[ingest]: bulk ingest and keeping web articles current."""
+
+    max_bulk_urls: int = Field(default=1000, ge=1, le=100_000)  # pages one sitemap or feed may add
+    refresh_hours: float = Field(default=0.0, ge=0, le=24 * 365)  # the bot re-fetches web articles; 0 = off
+
+
 class BotConfig(_Section):
     """[bot]: the Discord side."""
 
@@ -127,13 +134,30 @@ class BotConfig(_Section):
         return [self.shard_id] if self.shard_id is not None else self.shard_ids
 
 
+class MetricsConfig(_Section):
+    """[metrics]: the optional Prometheus endpoint of `quotebot run` (bot/metrics.py)."""
+
+    port: int = Field(default=0, ge=0, le=65535)  # 0 = off
+    host: str = "127.0.0.1"  # the address it listens on; "0.0.0.0" for every interface
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() or c in "/[]" for c in value):
+            raise ValueError(f"{value!r} is not an address to listen on (e.g. 127.0.0.1 or 0.0.0.0)")
+        return value
+
+
 class Settings(_Section):
     """The whole configuration."""
 
     index: IndexConfig = Field(default_factory=IndexConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     def library_settings(self) -> LibrarySettings:
         ix, lim, f = self.index, self.limits, self.fetch
@@ -157,6 +181,7 @@ class Settings(_Section):
             max_article_bytes=lim.max_article_bytes,
             max_question_chars=lim.max_question_chars,
             max_articles=lim.max_articles,
+            max_bulk_urls=self.ingest.max_bulk_urls,
             fetch=FetchPolicy(
                 max_bytes=f.max_bytes,
                 timeout_s=f.timeout_s,
@@ -166,7 +191,7 @@ class Settings(_Section):
         )
 
 
-SECTIONS = ("index", "limits", "fetch", "bot")
+SECTIONS = ("index", "limits", "fetch", "bot", "metrics")
 # A Discord bot token: base64url user id, a dot, a 6-character timestamp, a dot, a 27+ character HMAC.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
 

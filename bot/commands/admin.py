@@ -154,17 +154,52 @@ class AdminCog(commands.Cog, name="Admin"):
         self.bot = bot
         self.reindexing: set[str] = set()
         self._purge_timer: asyncio.TimerHandle | None = None
+        self._refresh_timer: asyncio.TimerHandle | None = None
 
     async def cog_load(self) -> None:
         await self.bot.work(configs(self.bot).load)
         apply_default_permissions(self.bot.tree)  # the cogs before this one have added their commands
         self.bot.spawn(self._purge_task(), name="quotebot-retention-purge")  # on start
         self._schedule_purge(PURGE_INTERVAL_S)
+        hours = self.bot.settings.ingest.refresh_hours
+        if hours > 0:
+            self._schedule_refresh(hours * 3600.0)
 
     async def cog_unload(self) -> None:
-        if self._purge_timer is not None:
-            self._purge_timer.cancel()
-            self._purge_timer = None
+        for timer in (self._purge_timer, self._refresh_timer):
+            if timer is not None:
+                timer.cancel()
+        self._purge_timer = self._refresh_timer = None
+
+    # -- keeping web articles current ([ingest] refresh_hours) ------------------------------------------
+
+    def _schedule_refresh(self, delay_s: float) -> None:
+        def fire() -> None:
+            self.bot.spawn(self._refresh_task(), name="quotebot-refresh")
+            self._schedule_refresh(self.bot.settings.ingest.refresh_hours * 3600.0)
+
+        self._refresh_timer = asyncio.get_running_loop().call_later(delay_s, fire)
+
+    async def _refresh_task(self) -> None:
+        await self.refresh_all()
+
+    async def refresh_all(self) -> dict[str, tuple[int, int, int, int]]:
+        """Refresh the web articles of every server this bot serves (in the fetch lane: questions
+        never wait for it); returns collection -> (unchanged, changed, gone, failed)."""
+        served = {str(g.id) for g in self.bot.guilds}
+        stored = set(await self.bot.read(self.bot.library.collections))
+        out: dict[str, tuple[int, int, int, int]] = {}
+        for collection in sorted(served & stored):
+            try:
+                r = await self.bot.fetching(self.bot.library.refresh, collection)
+            except QuotebotError as e:
+                log.warning("scheduled refresh of %s failed: %s", collection, e)
+                continue
+            out[collection] = (len(r.unchanged), len(r.changed), len(r.gone), len(r.failed))
+            log.info(
+                "refreshed %s: %d unchanged, %d changed, %d gone, %d failed", collection, *out[collection]
+            )
+        return out
 
     # -- privacy ----------------------------------------------------------------------------------
 
