@@ -6,6 +6,10 @@ event loop: model, FAISS and SQL work leave it through one of three lanes (bot/l
 `await bot.read(fn, *args)` for questions and quick reads (never queued behind a write),
 `await bot.work(fn, *args)` for ingest, reindex and anything else, `await bot.fetching(fn, *args)`
 for URL ingest (the download waits here, not in the write lane).
+
+While `serve` runs it, the bot writes its heartbeat (`<data_dir>/bot-health.json`, read by
+`quotebot health --bot`) every `HEARTBEAT_EVERY_S` and on every shard connect / disconnect / resume,
+and, with `[metrics] port` set, serves its Prometheus metrics (bot/metrics.py); both stop on close.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import signal
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,8 +30,10 @@ from discord.ext import commands
 
 from bot import lanes
 from bot.config import BotConfig, Settings
+from bot.metrics import Metrics, article_counts
 from bot.replies import ALLOWED_MENTIONS
 from index.errors import InputError, QuotebotError
+from index.health import write_heartbeat
 from index.library import Library
 
 log = logging.getLogger("quotebot.bot")
@@ -37,6 +44,7 @@ T = TypeVar("T")
 APOLOGY = "Sorry, something went wrong on my side. The error has been logged."
 COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.admin")
 SHUTDOWN_GRACE_S = 8.0  # docker stop waits 10 s before SIGKILL
+HEARTBEAT_EVERY_S = 15.0  # `quotebot health --bot` wants a heartbeat younger than 90 s
 # discord.py's names for the tasks that handle one interaction or event
 HANDLER_TASKS = ("CommandTree-invoker", "discord-ui-", "discord.py: ")
 
@@ -91,6 +99,20 @@ class QuoteBot(commands.AutoShardedBot):
         )
         self.gate = lanes.Gate()
         lanes.install(library, self.gate)
+        self.depths = lanes.Depths()
+        self.lane_of = {
+            self.ask_executor: lanes.ASK,
+            self.executor: lanes.WRITE,
+            self.fetch_executor: lanes.FETCH,
+        }
+        self.metrics = Metrics(
+            depths=self.depths.snapshot,
+            latency=self.gateway_latency,
+            articles=functools.partial(article_counts, library),
+        )
+        self.heartbeat_every_s = HEARTBEAT_EVERY_S
+        self._beating = False  # serve() turns the heartbeat on; close() writes the last one
+        self._shards_down: set[int] = set()  # shards that disconnected and have not (re)connected
         self._background: set[asyncio.Task[Any]] = set()
         self._inflight: set[Future[Any]] = set()  # lane jobs queued or running
         self.stopping = False
@@ -129,13 +151,83 @@ class QuoteBot(commands.AutoShardedBot):
         for task in list(self._background):
             task.cancel()
         await super().close()
+        self.stop_monitoring()
         for executor in (self.ask_executor, self.executor, self.fetch_executor):
             executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- heartbeat and metrics ----------------------------------------------------------------------
+
+    def gateway_connected(self) -> bool:
+        """Every shard's gateway websocket is open (and none disconnected since it connected), and
+        the bot is not closed."""
+        if self.is_closed():
+            return False
+        shards = self.shards
+        return bool(shards) and all(
+            not info.is_closed() and sid not in self._shards_down for sid, info in shards.items()
+        )
+
+    def gateway_latency(self) -> float | None:
+        """The gateway heartbeat round trip in seconds (averaged over shards); None while unknown."""
+        try:
+            latency = float(self.latency)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        return latency if math.isfinite(latency) else None
+
+    def beat(self, connected: bool | None = None) -> None:
+        """Write the heartbeat file now (while the heartbeat is on)."""
+        if not self._beating:
+            return
+        up = self.gateway_connected() if connected is None else connected
+        try:
+            write_heartbeat(self.library.settings.data_dir, connected=up, latency_s=self.gateway_latency())
+        except OSError as e:
+            log.warning("could not write the heartbeat file: %s", e)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.beat()
+            await asyncio.sleep(self.heartbeat_every_s)
+
+    def start_monitoring(self) -> None:
+        """Start the heartbeat (its task lives until close) and, with `[metrics] port`, the metrics
+        endpoint; a port that is taken is one clear error."""
+        m = self.settings.metrics
+        if m.port:
+            try:
+                self.metrics.serve(m.port, m.host)
+            except OSError as e:
+                raise InputError(
+                    f"Cannot serve metrics on {m.host}:{m.port} ({e.strerror or e}): "
+                    "choose another [metrics] port, or 0 for none."
+                ) from e
+        self._beating = True
+        self.spawn(self._heartbeat(), name="quotebot-heartbeat")
+
+    def stop_monitoring(self) -> None:
+        """The last heartbeat (not connected) and the metrics endpoint closed."""
+        if self._beating:
+            self.beat(connected=False)
+            self._beating = False
+        self.metrics.stop()
+
+    async def on_shard_connect(self, shard_id: int, /) -> None:
+        self._shards_down.discard(shard_id)
+        self.beat()
+
+    async def on_shard_resumed(self, shard_id: int, /) -> None:
+        self._shards_down.discard(shard_id)
+        self.beat()
+
+    async def on_shard_disconnect(self, shard_id: int, /) -> None:
+        self._shards_down.add(shard_id)
+        self.beat()
 
     # -- work off the event loop ------------------------------------------------------------------
 
     def _submit(self, executor: ThreadPoolExecutor, fn: Callable[[], T]) -> Future[T]:
-        future = executor.submit(fn)
+        future = self.depths.submit(executor, self.lane_of[executor], fn)
         self._inflight.add(future)
         future.add_done_callback(self._inflight.discard)
         return future
@@ -312,6 +404,7 @@ async def serve(bot: QuoteBot, token: str) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         async with bot:
+            bot.start_monitoring()  # heartbeat, metrics endpoint; close() stops both
             running = loop.create_task(bot.start(token), name="quotebot-gateway")
             stopping = loop.create_task(stop.wait(), name="quotebot-signals")
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,6 +11,9 @@ embedder is wrapped: a write- or fetch-lane encode runs in small chunks (each ab
 work is queued or running (at most `MAX_YIELD_S` at a time, so a stream of questions cannot starve
 an upload). A question therefore waits for at most one chunk. Each chunk also reports how many
 sentences it encoded to the calling job's `on_encoded` hook (upload progress).
+
+`Depths` counts each lane's jobs waiting for a thread and running (the metrics endpoint's
+`quotebot_lane_queue_depth` / `quotebot_lane_running` gauges).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,7 +34,9 @@ CHUNK_MIN, CHUNK_MAX, CHUNK_START = 4, 256, 16
 MAX_YIELD_S = 1.0  # a background chunk waits at most this long for questions to finish
 
 ASK, WRITE, FETCH = "ask", "write", "fetch"
+LANES = (ASK, WRITE, FETCH)
 _local = threading.local()
+T = TypeVar("T")
 
 
 def current_lane() -> str | None:
@@ -49,6 +55,53 @@ def lane_initializer(name: str) -> Callable[[], None]:
         _enter_lane(name)
 
     return init
+
+
+class Depths:
+    """Jobs per lane waiting for a thread (`waiting`) and running (`running`), thread-safe; a job
+    cancelled before it started (shutdown) stops counting as waiting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = dict.fromkeys(LANES, 0)
+        self._running = dict.fromkeys(LANES, 0)
+
+    def submit(self, executor: Executor, lane: str, fn: Callable[[], T]) -> Future[T]:
+        """`executor.submit(fn)`, counted under `lane`."""
+        started = False
+
+        def job() -> T:
+            nonlocal started
+            with self._lock:
+                started = True
+                self._waiting[lane] -= 1
+                self._running[lane] += 1
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    self._running[lane] -= 1
+
+        def done(_: Future[T]) -> None:
+            with self._lock:
+                if not started:  # cancelled while queued
+                    self._waiting[lane] -= 1
+
+        with self._lock:
+            self._waiting[lane] += 1
+        try:
+            future = executor.submit(job)
+        except BaseException:
+            with self._lock:
+                self._waiting[lane] -= 1
+            raise
+        future.add_done_callback(done)
+        return future
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(waiting, running) per lane, now."""
+        with self._lock:
+            return dict(self._waiting), dict(self._running)
 
 
 class ShuttingDown(QuotebotError):

@@ -229,11 +229,12 @@ def question_line(question: str) -> str:
 
 
 def answer_content(answer: Answer, *, show_question: bool = True) -> str:
-    """The message for an answer: the question, then the quote with the answer phrase in bold (a
-    "this may answer it" quote is marked as such), or the decline with possibly related passages."""
+    """The message for an answer: the question, then the quote with the answer phrase in bold, its
+    linked source and the confidence (a "this may answer it" quote is marked as such), or the
+    decline: one short line (related passages are only behind "More sources", to the clicker)."""
     head = question_line(answer.question) + "\n" if show_question and answer.question else ""
     if answer.quote is None:
-        return head + decline_content(answer, CONTENT_MAX - len(head))
+        return head + DECLINE
     if answer.kind == "may":
         head += f"{MAY_ANSWER} (not sure, {answer.confidence:.0%}):\n"
     tail = f" · {confidence_label(answer.confidence)}"
@@ -242,8 +243,9 @@ def answer_content(answer: Answer, *, show_question: bool = True) -> str:
 
 
 def decline_content(answer: Answer, budget: int = CONTENT_MAX) -> str:
-    """The decline: the closest sentence when it is near enough to show (`Answer.closest`), labelled
-    with its (too low) confidence, then "possibly related" passages (three in all)."""
+    """A decline in full: the closest sentence when it is near enough to show (`Answer.closest`),
+    labelled with its (too low) confidence, then "possibly related" passages (three in all). Never
+    posted by the bot (its public decline is `DECLINE` alone; "More sources" is `sources_embed`)."""
     parts = [DECLINE]
     shown: list[tuple[Quote, str]] = []
     if answer.closest is not None:
@@ -262,16 +264,29 @@ def decline_content(answer: Answer, budget: int = CONTENT_MAX) -> str:
 
 
 def sources_embed(answer: Answer, *, limit: int = 5) -> discord.Embed:
-    """The other candidate sentences ("More sources"), one field each."""
-    quotes = [
-        q for q in ([answer.best] if answer.quote is None and answer.best else []) + answer.alternatives
-    ]
+    """ "More sources" (sent to the clicker only): for a decline, the closest sentence with its (too
+    low) confidence first; then the other candidate sentences, then possibly related passages."""
+    fields: list[tuple[str, Quote]] = []
+    seen: set[tuple[int, int, str]] = set()
+
+    def add(label: str, q: Quote) -> None:
+        key = (q.article.id, q.start, q.text)
+        if key not in seen:
+            seen.add(key)
+            fields.append((label, q))
+
+    if answer.quote is None and answer.best is not None:
+        add(f"Closest sentence (confidence {answer.confidence:.0%}, too low to answer)", answer.best)
+    for q in answer.alternatives:
+        add(q.article.title or "Untitled", q)
+    for q in answer.related:
+        add("Possibly related: " + (q.article.title or "Untitled"), q)
     embed = discord.Embed(title=plain("More sources for: " + answer.question, EMBED_TITLE_MAX))
-    if not quotes:
+    if not fields:
         embed.description = "No other passages came close."
         return embed
-    for q in quotes[: min(limit, EMBED_FIELDS_MAX)]:
-        name = plain(q.article.title or "Untitled", EMBED_FIELD_NAME_MAX) or "Untitled"
+    for label, q in fields[: min(limit, EMBED_FIELDS_MAX)]:
+        name = plain(label, EMBED_FIELD_NAME_MAX) or "Untitled"
         value = _quote_with_source(q, EMBED_FIELD_VALUE_MAX)
         if len(embed) + len(name) + len(value) > EMBED_TOTAL_MAX:
             break

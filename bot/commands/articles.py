@@ -177,7 +177,7 @@ async def ingest(
     try:
         async with progress:
             run = bot.fetching if download else bot.work
-            result = await run(job)
+            result = await bot.metrics.ingesting(run(job))
     except QuotebotError as e:
         await progress.show(f"Could not add the article: {e}")
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
 
 import discord
@@ -21,6 +22,8 @@ from bot import replies
 from bot.client import QuoteBot, collection_of
 from bot.guild_config import GuildConfig, decide, guild_config
 from bot.permissions import guild_check
+from bot.safe_text import visible
+from index import followup
 from index import guild_settings as gs
 from index.answer import Answer
 from index.errors import QuotebotError
@@ -29,6 +32,8 @@ from index.store import Question
 log = logging.getLogger("quotebot.ask")
 
 QUESTION_MAX = 2000  # Discord-side cap on the option; the library enforces [limits] max_question_chars
+REMEMBER_MAX = 10_000  # threads' contexts and questions' channels kept in memory (oldest dropped)
+THREAD_NAME_MAX = 100  # Discord's limit on a thread's name
 
 
 def _bot(interaction: discord.Interaction) -> QuoteBot:
@@ -76,11 +81,23 @@ def answer_view(answer: Answer) -> discord.ui.View | None:
     return view
 
 
-async def _ask(bot: QuoteBot, collection: str, question: str, user_id: int) -> Answer:
+async def _ask(
+    bot: QuoteBot, collection: str, question: str, user_id: int, context: followup.Context | None = None
+) -> Answer:
+    """Answer (and log) a question; a follow-up in a thread (`context`: what the thread was last
+    answered with) favours the article of that answer (index.followup)."""
     cfg = guild_config(bot, int(collection))
 
     def ask() -> Answer:
-        answer = bot.library.ask(
+        lib = bot.library
+        if context is not None:
+            answer = followup.ask_follow_up(
+                lib, collection, question, context, threshold=cfg.threshold, may_threshold=cfg.may_threshold
+            )
+            if bot.settings.bot.log_questions:
+                answer = followup.log_answer(lib, collection, answer, str(user_id))
+            return answer
+        answer = lib.ask(
             collection, question, user_id=str(user_id), log_question=bot.settings.bot.log_questions
         )
         return _server_decision(bot, cfg, answer)
@@ -144,9 +161,13 @@ class MoreSourcesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
             collection = collection_of(interaction)
             await interaction.response.defer(ephemeral=True, thinking=True)
 
+            cfg = guild_config(bot, interaction.guild_id)
+
             def more() -> Answer:
                 stored = bot.library.question(collection, self.question_id)
-                return bot.library.ask(collection, stored.text, alternatives=5)
+                lib = bot.library
+                answer = lib.ask(collection, stored.text, alternatives=5)
+                return decide(answer, cfg, lib.threshold, lib.may_threshold)
 
             answer = await bot.read(more)
             await interaction.followup.send(
@@ -207,6 +228,22 @@ class AskCog(commands.Cog, name="Ask"):
         self.ask_menu = app_commands.ContextMenu(name="Ask quotebot", callback=self.ask_message)
         app_commands.guild_only()(self.ask_menu)
         self.ask_menu.add_check(self._menu_check)
+        # thread id -> what it was last answered with (follow-ups there favour that article)
+        self.threads: OrderedDict[int, followup.Context] = OrderedDict()
+        # question id -> the channel it was asked in (the Question table has no channel): where
+        # "Answer this" tells the asker that a moderator answered
+        self.asked_in: OrderedDict[int, int] = OrderedDict()
+
+    def context_of(self, channel_id: int | None) -> followup.Context | None:
+        return self.threads.get(channel_id) if channel_id is not None else None
+
+    def remember(self, answer: Answer, channel_id: int | None, *, thread_id: int | None = None) -> None:
+        """Note where a logged question was asked, and (in a thread) what the thread was answered with."""
+        if answer.question_id is not None and channel_id is not None:
+            _bounded_put(self.asked_in, answer.question_id, channel_id)
+        q = answer.quote
+        if thread_id is not None and q is not None:
+            _bounded_put(self.threads, thread_id, followup.Context(answer.question, q.article.id, q.text))
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.ask_menu)
@@ -225,34 +262,65 @@ class AskCog(commands.Cog, name="Ask"):
             raise app_commands.CommandOnCooldown(bucket, bucket.get_retry_after())
         return True
 
-    async def answer_interaction(self, interaction: discord.Interaction, question: str) -> None:
+    async def answer_interaction(
+        self, interaction: discord.Interaction, question: str, *, thread: bool = False
+    ) -> None:
+        """Answer where asked; in a thread with its earlier answer as context; `thread`: open a
+        thread on the answer for follow-ups (not for private answers, nor inside a thread)."""
         collection = collection_of(interaction)
         cfg = guild_config(self.bot, interaction.guild_id)
         if not cfg.answers_in(interaction.channel_id, _parent_id(interaction.channel)):
             await self.bot.reply_ephemeral(interaction, channels_hint(cfg))
             return
         private = cfg.private_answers
+        in_thread = isinstance(interaction.channel, discord.Thread)
+        if thread and (private or in_thread):
+            thread = False  # private answers have no thread; a thread is already one
         await interaction.response.defer(thinking=True, ephemeral=private)
-        answer = await _ask(self.bot, collection, question, interaction.user.id)
+        context = None if private else self.context_of(interaction.channel_id)
+        answer = await _ask(self.bot, collection, question, interaction.user.id, context)
         view = answer_view(answer)
         extra: dict[str, Any] = {"view": view} if view is not None else {}
-        await interaction.followup.send(
+        sent = await interaction.followup.send(
             replies.answer_content(answer),
             allowed_mentions=replies.ALLOWED_MENTIONS,
             ephemeral=private,
+            wait=True,
             **extra,
         )
+        follows = not private and (in_thread or context is not None)
+        self.remember(answer, interaction.channel_id, thread_id=interaction.channel_id if follows else None)
+        if thread:
+            try:
+                assert interaction.channel_id is not None
+                opened = await self.bot.http.start_thread_with_message(  # the answer's own thread
+                    interaction.channel_id, sent.id, name=_thread_name(question), auto_archive_duration=1440
+                )
+            except discord.HTTPException as e:
+                await self.bot.reply_ephemeral(
+                    interaction,
+                    f"I answered, but couldn't open a thread for follow-ups here ({e.status}: "
+                    "the channel may be gone, or I may lack Create Public Threads).",
+                )
+                return
+            self.remember(answer, None, thread_id=int(opened["id"]))
 
     @app_commands.command(name="ask")
     @app_commands.guild_only()
     @guild_check()
     @cooldown_check()
-    @app_commands.describe(question="What do you want to know? I answer by quoting the articles.")
+    @app_commands.describe(
+        question="What do you want to know? I answer by quoting the articles.",
+        thread="Open a thread on the answer: follow-up questions there build on it",
+    )
     async def ask(
-        self, interaction: discord.Interaction, question: app_commands.Range[str, 1, QUESTION_MAX]
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, QUESTION_MAX],
+        thread: bool = False,
     ) -> None:
         """Ask a question; quotebot answers by quoting the exact sentence from this server's articles."""
-        await self.answer_interaction(interaction, question)
+        await self.answer_interaction(interaction, question, thread=thread)
 
     async def ask_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The "Ask quotebot" message menu: the message's text is the question."""
@@ -300,8 +368,10 @@ class AskCog(commands.Cog, name="Ask"):
             if self.cooldowns.hit(message.guild.id, message.author.id) is not None:
                 await message.add_reaction("⏳")
                 return
+            channel_id = message.channel.id
+            context = self.context_of(channel_id)
             async with message.channel.typing():
-                answer = await _ask(self.bot, str(message.guild.id), question, message.author.id)
+                answer = await _ask(self.bot, str(message.guild.id), question, message.author.id, context)
             view = answer_view(answer)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
             await message.reply(
@@ -310,6 +380,8 @@ class AskCog(commands.Cog, name="Ask"):
                 mention_author=False,
                 **extra,
             )
+            follows = isinstance(message.channel, discord.Thread) or context is not None
+            self.remember(answer, channel_id, thread_id=channel_id if follows else None)
         except discord.HTTPException:
             log.warning("could not answer message %s", message.id, exc_info=True)
         except Exception as e:
@@ -360,6 +432,8 @@ class AskCog(commands.Cog, name="Ask"):
             answer = await bot.read(ask)
             if answer is None:
                 return
+            in_thread = isinstance(message.channel, discord.Thread)  # a forum post: follow-ups there
+            self.remember(answer, message.channel.id, thread_id=message.channel.id if in_thread else None)
             view = answer_view(answer)
             extra: dict[str, Any] = {"view": view} if view is not None else {}
             await message.reply(
@@ -372,6 +446,18 @@ class AskCog(commands.Cog, name="Ask"):
             log.info("auto-answer skipped message %s: %s", message.id, e)
         except discord.HTTPException:
             log.warning("could not auto-answer message %s", message.id, exc_info=True)
+
+
+def _bounded_put(memory: OrderedDict[int, Any], key: int, value: Any) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > REMEMBER_MAX:
+        memory.popitem(last=False)
+
+
+def _thread_name(question: str) -> str:
+    name = replies.trim(visible(" ".join(question.split()), multiline=False), THREAD_NAME_MAX)
+    return name or "Follow-ups"
 
 
 def _auto_answers(message: discord.Message, channel_id: int) -> bool:

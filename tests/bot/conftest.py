@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import discord
@@ -98,6 +99,8 @@ class Recorder:
 
     calls: list[Call] = field(default_factory=list)
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # (method, path or "*suffix") -> HTTP status: that request fails as Discord would answer it
+    failures: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def message(
         self, body: dict[str, Any] | None, channel_id: int, message_id: int | None = None
@@ -177,6 +180,19 @@ class Recorder:
             return None
         if parts[0] == "channels" and parts[-1] == "messages" and method == "POST":
             return self.message(body, int(parts[1]))
+        if parts[0] == "channels" and parts[-1] == "threads" and method == "POST":
+            # A thread started from a message has the message's id (POST .../messages/{id}/threads).
+            return thread_payload(int(parts[3]), int(parts[1]), (body or {}).get("name", "thread"))
+        if parts[0] == "guilds" and len(parts) == 4 and parts[2] == "members" and method == "GET":
+            uid = int(parts[3])
+            return {
+                "user": user_payload(uid),
+                "roles": [],
+                "joined_at": "2024-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
         return None
 
     original_ids: dict[str, int] = field(default_factory=dict)
@@ -184,6 +200,14 @@ class Recorder:
     def record(self, method: str, url: str, body: Any, params: dict[str, Any] | None = None) -> Any:
         path = url.split("/api/v10", 1)[-1]
         self.calls.append(Call(method, path, body, params))
+        status = self.failures.get((method, path))
+        for (m, pattern), code in self.failures.items():  # "*/threads": any path ending so
+            if status is None and m == method and pattern.startswith("*") and path.endswith(pattern[1:]):
+                status = code
+        if status is not None:
+            response = SimpleNamespace(status=status, reason="refused by the test")
+            error = {"code": 10003 if status == 404 else 50013, "message": f"{status} from the test"}
+            raise (discord.NotFound if status == 404 else discord.Forbidden)(response, error)  # type: ignore[arg-type]
         return self.respond(method, path, body)
 
     # -- queries ----------------------------------------------------------------------------------
@@ -387,6 +411,29 @@ class Harness:
             if left <= 0:
                 raise AssertionError(f"tasks still running: {pending}")
             await asyncio.wait(pending, timeout=min(left, 0.5))
+
+
+def thread_payload(thread_id: int, parent_id: int, name: str, guild_id: int = GUILD_A) -> dict[str, Any]:
+    """A public thread as Discord describes it (THREAD_CREATE, an interaction's channel)."""
+    return {
+        "id": str(thread_id),
+        "type": 11,
+        "guild_id": str(guild_id),
+        "parent_id": str(parent_id),
+        "owner_id": str(BOT_USER_ID),
+        "name": name,
+        "last_message_id": None,
+        "message_count": 0,
+        "member_count": 1,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": "2025-01-01T00:00:00+00:00",
+            "locked": False,
+        },
+    }
 
 
 def expected_error(e: BaseException) -> bool:

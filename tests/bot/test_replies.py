@@ -61,27 +61,27 @@ def test_long_quote_is_trimmed_to_a_prefix() -> None:
     assert sentence.startswith(first[2:-1])
 
 
-def test_decline_lists_up_to_three_related() -> None:
-    related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
-    content = replies.answer_content(Answer("q?", None, 0.1, related=related), show_question=False)
-    assert content.startswith(replies.DECLINE) and "Possibly related:" in content
-    assert content.count("> Passage") == 3 and len(content) <= replies.CONTENT_MAX
-
-
-def test_decline_shows_the_closest_sentence_with_its_confidence() -> None:
+def test_decline_is_one_line_and_more_sources_holds_the_passages() -> None:
     best = quote("Kirby is the spokesman.")
     related = [quote(f"Passage {i} " + "x " * 800) for i in range(5)]
-    content = replies.answer_content(
-        Answer("q?", None, 0.42, best=best, related=related), show_question=False
-    )
-    lines = content.split("\n")
+    answer = Answer("q?", None, 0.42, best=best, related=related)
+    assert replies.answer_content(answer, show_question=False) == replies.DECLINE
+    assert replies.answer_content(answer) == "**Q:** q?\n" + replies.DECLINE
+    embed = replies.sources_embed(answer)
+    names = [f.name for f in embed.fields]
+    assert names[0] == "Closest sentence (confidence 42%, too low to answer)"
+    assert embed.fields[0].value.startswith("> Kirby is the spokesman.")  # type: ignore[union-attr]
+    assert names[1:] == ["Possibly related: Rain & sun - a survey, 2024"] * 4  # five fields in all
+    assert len(embed) <= replies.EMBED_TOTAL_MAX
+    # The full decline (the CLI's view) still offers the closest sentence, only when near enough.
+    full = replies.decline_content(answer)
+    lines = full.split("\n")
     assert lines[0] == replies.DECLINE
     assert lines[1] == "The closest sentence I found (confidence 42%, too low to answer):"
     assert lines[2] == "> Kirby is the spokesman." and lines[3].startswith("— ")
-    assert "Possibly related:" in content and content.count("> Passage") == 2
-    assert len(content) <= replies.CONTENT_MAX
-    # A far-off best candidate (an unrelated question) is not offered as the closest sentence.
-    far = replies.answer_content(Answer("q?", None, 0.04, best=best, related=related))
+    assert "Possibly related:" in full and full.count("> Passage") == 2
+    assert len(full) <= replies.CONTENT_MAX
+    far = replies.decline_content(Answer("q?", None, 0.04, best=best, related=related))
     assert "closest" not in far and "Kirby" not in far and far.count("> Passage") == 3
 
 
