@@ -102,7 +102,7 @@ async def _ask(
         )
         return _server_decision(bot, cfg, answer)
 
-    return await bot.read(ask)
+    return await bot.metrics.answering(bot.read(ask))
 
 
 def _server_decision(bot: QuoteBot, cfg: GuildConfig, answer: Answer) -> Answer:
@@ -429,7 +429,7 @@ class AskCog(commands.Cog, name="Ask"):
             return answer
 
         try:
-            answer = await bot.read(ask)
+            answer = await bot.metrics.answering(bot.read(ask))
             if answer is None:
                 return
             in_thread = isinstance(message.channel, discord.Thread)  # a forum post: follow-ups there
