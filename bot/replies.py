@@ -338,14 +338,20 @@ def article_embed(
 
 
 def unanswered_content(rows: Sequence[tuple[str, bool, int, str]]) -> str:
-    """Recent unanswered questions: (text, answered, not-helpful votes, when) rows."""
+    """Recent unanswered questions, numbered (each has its "Answer N" button): (text, answered,
+    not-helpful votes, when) rows; as many as fit in one message."""
     if not rows:
         return "No unanswered questions. 🎉"
     lines = ["Recent questions that were declined or voted not helpful:"]
-    for text, answered, votes, when in rows:
+    for i, (text, answered, votes, when) in enumerate(rows, 1):
         why = "declined" if not answered else f"{votes} × not helpful"
-        line = f"- {plain(text, 300)} ({why}, {when})"
+        line = f"{i}. {plain(text, 300)} ({why}, {when})"
         if sum(len(x) + 1 for x in lines) + len(line) > CONTENT_MAX:
             break
         lines.append(line)
     return "\n".join(lines)
+
+
+def unanswered_shown(content: str) -> int:
+    """How many entries `unanswered_content` fitted in."""
+    return 0 if content.startswith("No unanswered") else content.count("\n")

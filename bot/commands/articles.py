@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -20,10 +22,14 @@ from discord.ext import commands
 
 from bot import lanes, replies
 from bot.client import QuoteBot, collection_of
-from bot.permissions import is_moderator, moderator_check
+from bot.guild_config import guild_config
+from bot.permissions import is_moderator, moderator_check, require_moderator
 from bot.safe_text import visible
+from index import guild_settings as gs
+from index.answer import Answer
 from index.errors import InputError, NotFound, QuotebotError
 from index.library import AddResult, ArticleInfo, BulkResult, RefreshResult
+from index.store import Question
 
 log = logging.getLogger("quotebot.articles")
 
@@ -159,9 +165,10 @@ async def ingest(
     download: bool = False,
     label: str | None = None,
     **kwargs: Any,
-) -> None:
+) -> Any:
     """Run an add call with progress edits; the final edit is the outcome or the error, in words.
-    In the write lane; one that downloads first (`download`) in the fetch lane."""
+    In the write lane; one that downloads first (`download`) in the fetch lane. Returns the call's
+    result (None when it failed)."""
     progress = Progress(interaction)
     await progress.show(start)
     if kwargs.pop("with_progress", False):
@@ -180,25 +187,32 @@ async def ingest(
             result = await bot.metrics.ingesting(run(job))
     except QuotebotError as e:
         await progress.show(f"Could not add the article: {e}")
-        return
+        return None
     if isinstance(result, RefreshResult):
         await progress.show(describe_refresh(result))
-        return
+        return result
     if isinstance(result, BulkResult):
         await progress.show(describe_bulk(result, label or start))
-        return
+        return result
     results = result if isinstance(result, list) else [result]
     await progress.show(describe_results(results))
+    return result
 
 
 class PasteArticle(discord.ui.Modal):
-    """A title and the article's text, pasted."""
+    """A title and the article's text, pasted. `answering`: an unanswered question ("Answer this"):
+    its text is the title, and once the article is added the question is asked again and the asker
+    told in the channel it was asked in."""
 
-    def __init__(self, cog: ArticlesCog) -> None:
-        super().__init__(title="Add an article", timeout=900)
+    def __init__(self, cog: ArticlesCog, answering: Question | None = None) -> None:
+        super().__init__(title="Answer a question" if answering else "Add an article", timeout=900)
         self.cog = cog
+        self.answering = answering
         self.heading: discord.ui.TextInput[PasteArticle] = discord.ui.TextInput(
-            max_length=200, required=False, placeholder="Optional: the article's title"
+            max_length=200,
+            required=False,
+            placeholder="Optional: the article's title",
+            default=replies.trim(" ".join(answering.text.split()), 200) if answering else None,
         )
         self.body: discord.ui.TextInput[PasteArticle] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph, max_length=PASTE_MAX, min_length=1
@@ -211,7 +225,7 @@ class PasteArticle(discord.ui.Modal):
         collection = collection_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         title = self.heading.value.strip() or None
-        await ingest(
+        added = await ingest(
             bot,
             interaction,
             "Reading…",
@@ -221,6 +235,8 @@ class PasteArticle(discord.ui.Modal):
             title=title,
             added_by=str(interaction.user.id),
         )
+        if added is not None and self.answering is not None:
+            await close_the_loop(bot, interaction, collection, self.answering)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await self.cog.bot.on_app_command_error(interaction, error)
@@ -503,13 +519,137 @@ class ArticlesCog(commands.Cog, name="Articles"):
         """Recent questions the bot declined or that members voted not helpful (moderators)."""
         collection = collection_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        rows = await self.bot.read(self.bot.library.unanswered, collection, 20)
+        rows = await self.bot.read(self.bot.library.unanswered, collection, UNANSWERED_MAX)
         content = replies.unanswered_content(
             [(q.text, q.answered, votes, q.created_at.strftime("%Y-%m-%d %H:%M")) for q, votes in rows]
         )
-        await interaction.followup.send(content, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS)
+        shown = [q for q, _ in rows][: replies.unanswered_shown(content)]
+        extra: dict[str, Any] = {}
+        if shown:
+            view = discord.ui.View(timeout=None)
+            for i, q in enumerate(shown, 1):
+                assert q.id is not None
+                view.add_item(AnswerThisButton(q.id, i))
+            extra["view"] = view
+        await interaction.followup.send(
+            content, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS, **extra
+        )
+
+
+UNANSWERED_MAX = 20  # entries of /unanswered, each with its "Answer this" button (Discord allows 25)
+
+
+class AnswerThisButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"qb:ans:(?P<qid>\d+)"):
+    """ "Answer this" under an /unanswered entry: opens the paste form with the question as the
+    title (moderators only); works after a restart (the question id is in the custom_id)."""
+
+    def __init__(self, question_id: int, number: int = 0) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Answer {number}" if number else "Answer this",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"qb:ans:{question_id}",
+            )
+        )
+        self.question_id = question_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> AnswerThisButton:
+        return cls(int(match["qid"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        assert isinstance(bot, QuoteBot)
+        try:
+            collection = collection_of(interaction)
+            require_moderator(interaction)
+            question = await bot.read(bot.library.question, collection, self.question_id)
+            cog = bot.get_cog(ArticlesCog.__cog_name__)
+            assert isinstance(cog, ArticlesCog)
+            await interaction.response.send_modal(PasteArticle(cog, answering=question))
+        except Exception as e:
+            await bot.on_app_command_error(interaction, e)
+
+
+async def close_the_loop(
+    bot: QuoteBot, interaction: discord.Interaction, collection: str, question: Question
+) -> None:
+    """After "Answer this": ask the question again (its logged outcome follows), and when it is now
+    answered tell the asker in the channel they asked in, if both are still there. The moderator
+    gets one ephemeral line saying what happened."""
+    from bot.commands.ask import AskCog, _server_decision
+
+    cfg = guild_config(bot, int(collection))
+    assert question.id is not None
+    qid = question.id
+
+    def reask() -> Answer | None:
+        lib = bot.library
+        if lib.store.get_question(collection, qid) is None:
+            return None  # deleted meanwhile (/forget-me, retention)
+        answer = _server_decision(bot, cfg, lib.ask(collection, question.text))
+        q = answer.quote
+        gs.set_question_outcome(
+            lib.store,
+            qid,
+            answered=q is not None,
+            article_id=q.article.id if q else None,
+            start=q.start if q else None,
+            end=q.end if q else None,
+        )
+        return dataclasses.replace(answer, question_id=qid)
+
+    answer = await bot.read(reask)
+    if answer is None:
+        await bot.reply_ephemeral(interaction, "That question is no longer on record, so nobody was told.")
+        return
+    if answer.quote is None:
+        await bot.reply_ephemeral(
+            interaction,
+            f"Asked again, I still couldn't answer it (confidence {answer.confidence:.0%}), so the asker "
+            "was not told. Try wording the article closer to the question.",
+        )
+        return
+    ask_cog = bot.get_cog(AskCog.__cog_name__)
+    channel_id = ask_cog.asked_in.get(qid) if isinstance(ask_cog, AskCog) else None
+    user_id = int(question.user_id) if question.user_id and question.user_id.isdigit() else None
+    quoted = f"It now quotes **{replies.plain(answer.quote.article.title or 'Untitled', 200)}**"
+    if channel_id is None or user_id is None:
+        await bot.reply_ephemeral(
+            interaction,
+            f"{quoted}. I don't know where it was asked (before my last restart), so the asker was not told.",
+        )
+        return
+    assert interaction.guild is not None
+    try:
+        await interaction.guild.fetch_member(user_id)
+    except discord.NotFound:
+        await bot.reply_ephemeral(
+            interaction, f"{quoted}. The asker has left the server, so nobody was told."
+        )
+        return
+    except discord.HTTPException:
+        pass  # cannot tell: try to tell them anyway
+    text = f"<@{user_id}> a moderator answered your question:\n" + replies.answer_content(answer)
+    try:
+        await bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id).send(
+            replies.trim(text, replies.CONTENT_MAX),
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
+            ),
+        )
+    except discord.HTTPException as e:
+        await bot.reply_ephemeral(
+            interaction,
+            f"{quoted}, but I couldn't post in <#{channel_id}> ({e.status}), so the asker was not told.",
+        )
+        return
+    await bot.reply_ephemeral(interaction, f"{quoted}; I told <@{user_id}> in <#{channel_id}>.")
 
 
 async def setup(bot: commands.Bot) -> None:
     assert isinstance(bot, QuoteBot)
     await bot.add_cog(ArticlesCog(bot))
+    bot.add_dynamic_items(AnswerThisButton)
