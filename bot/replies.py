@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from discord.utils import escape_markdown
 
 from bot.safe_text import visible
 from index.answer import Answer, ArticleRef, Quote
+
+if TYPE_CHECKING:
+    from index.insights import Insights
 
 # Discord's hard limits.
 CONTENT_MAX = 2000
@@ -355,3 +359,44 @@ def unanswered_content(rows: Sequence[tuple[str, bool, int, str]]) -> str:
 def unanswered_shown(content: str) -> int:
     """How many entries `unanswered_content` fitted in."""
     return 0 if content.startswith("No unanswered") else content.count("\n")
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n} ({n / total:.0%})" if total else "0"
+
+
+def insights_embed(report: Insights) -> discord.Embed:
+    """/insights: the window's questions per day, outcome shares, votes, top articles and topics."""
+    total = report.total
+    embed = discord.Embed(title=f"Questions in the last {report.days} days")
+    embed.description = (
+        f"{total} question{'s' if total != 1 else ''}: {_share(report.quoted, total)} quoted, "
+        f'{_share(report.may, total)} "may answer", {_share(report.declined, total)} declined.\n'
+        f"Votes: {report.helpful} helpful, {report.not_helpful} not helpful."
+    )
+    peak = max((n for _, n in report.per_day), default=0)
+    rows = [f"{day[5:]} {n:>4} {'▇' * (round(12 * n / peak) if peak else 0)}" for day, n in report.per_day]
+    embed.add_field(
+        name="Per day",
+        value=trim("```\n" + "\n".join(rows), EMBED_FIELD_VALUE_MAX - 4) + "\n```",
+        inline=False,
+    )
+    if report.top_articles:
+        lines = [
+            f"{i}. {plain(title or 'Untitled', 150)} — {n} time{'s' if n != 1 else ''}"
+            for i, (_, title, n) in enumerate(report.top_articles, 1)
+        ]
+        embed.add_field(
+            name="Most-quoted articles", value=trim("\n".join(lines), EMBED_FIELD_VALUE_MAX), inline=False
+        )
+    if report.topics:
+        lines = []
+        for i, t in enumerate(report.topics, 1):
+            line = f"{i}. {plain(t.example, 200)} (×{t.count})"
+            if t.others:
+                line += " — also: " + "; ".join(plain(o, 80) for o in t.others[:2])
+            lines.append(line)
+        embed.add_field(
+            name="Top unanswered topics", value=trim("\n".join(lines), EMBED_FIELD_VALUE_MAX), inline=False
+        )
+    return embed
