@@ -189,3 +189,24 @@ async def test_a_thread_that_cannot_be_opened_is_a_clear_ephemeral_error(harness
     )
     calls = await harness.call(in_channel(payload, thread))
     assert "> The Moon orbits" in calls[-1].content
+
+
+async def test_an_auto_answered_forum_post_takes_follow_ups(harness: Harness) -> None:
+    from tests.bot.test_config_command import FORUM, add_thread, config, message, post, setup_guild
+
+    h = harness
+    setup_guild(h)
+    h.library.add_documents(str(GUILD_A), sample_docs())
+    await config(h, "auto-answer", {"channel": str(FORUM)})
+    post_id = snowflake()
+    add_thread(h, post_id, FORUM, MOON_Q)
+    sent = await post(h, message("Asking for a school project.", post_id, message_id=post_id))
+    assert len(sent) == 1 and "> The Moon orbits" in sent[0].content
+    cog: Any = h.bot.get_cog("Ask")
+    context = cog.threads[post_id]
+    assert context.question == f"{MOON_Q} Asking for a school project." and "Moon" in context.quote
+    # A mention in the post is a follow-up: answered from the same article, and the context moves on.
+    sent = await post(h, mention("and which is the largest planet?", post_id))
+    [reply] = [c for c in sent if c.path == f"/channels/{post_id}/messages"]
+    assert "> Jupiter is the largest planet" in reply.content.replace("**", "")
+    assert "Jupiter" in cog.threads[post_id].quote
