@@ -42,7 +42,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 APOLOGY = "Sorry, something went wrong on my side. The error has been logged."
-COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.admin")
+# The admin cog last: it sets the default permissions of the commands the others added.
+COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.insights", "bot.commands.admin")
 SHUTDOWN_GRACE_S = 8.0  # docker stop waits 10 s before SIGKILL
 HEARTBEAT_EVERY_S = 15.0  # `quotebot health --bot` wants a heartbeat younger than 90 s
 # discord.py's names for the tasks that handle one interaction or event

@@ -653,6 +653,3 @@ async def setup(bot: commands.Bot) -> None:
     assert isinstance(bot, QuoteBot)
     await bot.add_cog(ArticlesCog(bot))
     bot.add_dynamic_items(AnswerThisButton)
-    from bot.commands.insights import InsightsCog  # /help and /insights (not in client.COGS)
-
-    await bot.add_cog(InsightsCog(bot))
