@@ -276,7 +276,7 @@ def _docx(path: Path) -> None:
     "case",
     [
         "missing-file",
-        "folder",
+        "empty-folder",
         "docx",
         "png",
         "empty-file",
@@ -301,9 +301,12 @@ def test_user_errors_are_one_line_and_exit_1(
         (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     if case == "empty-file":
         (folder / "empty.txt").write_bytes(b"")
+    if case == "empty-folder":
+        (tmp_path / "empty-folder" / "sub").mkdir(parents=True)
+        (tmp_path / "empty-folder" / "notes.docx").write_bytes(b"not read")
     argv = {
         "missing-file": ["ingest", str(folder / "nope.txt")],
-        "folder": ["ingest", str(folder)],
+        "empty-folder": ["ingest", str(tmp_path / "empty-folder")],
         "docx": ["ingest", str(folder / "report.docx")],
         "png": ["ingest", str(folder / "image.png")],
         "empty-file": ["ingest", str(folder / "empty.txt")],
@@ -322,6 +325,20 @@ def test_user_errors_are_one_line_and_exit_1(
     assert out == ""
     assert_one_error_line(err)
     assert cli("list", "--json")[1] == before
+
+
+def test_a_folder_ingests_every_file_once_and_again_changes_nothing(cli, articles: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    folder = articles["txt"].parent
+    code, out, err = cli("ingest", str(folder))
+    assert code == 0, err
+    assert out.strip().splitlines()[-1].endswith("5 added, 0 replaced, 0 unchanged, 0 failed"), out
+    code, out, err = cli("ingest", str(folder))
+    assert code == 0 and out.strip().splitlines()[-1].endswith("0 added, 0 replaced, 5 unchanged, 0 failed")
+    articles["txt"].write_text("Tomatoes need eight hours of direct sunlight every day.\n")
+    code, out, err = cli("ingest", str(folder))
+    assert "replaced" in out and out.strip().splitlines()[-1].endswith(
+        "0 added, 1 replaced, 4 unchanged, 0 failed"
+    )
 
 
 # -- real processes, real model -------------------------------------------------------------------
