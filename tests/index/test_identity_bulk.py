@@ -227,3 +227,16 @@ def test_a_call_may_bring_its_own_thresholds(lib: Library) -> None:
     strict = lib.ask(C, q, threshold=1.01)
     assert strict.quote is None and strict.best is not None
     assert [a.quote is None for a in lib.ask_many(C, [q, q], threshold=1.01)] == [True, True]
+
+
+def test_a_pdf_quote_knows_its_page(lib: Library, tmp_path: Path) -> None:
+    pdf = tmp_path / "study.pdf"
+    pdf.write_bytes(make_pdf(PDF_PAGES))
+    lib.add_file(C, pdf)
+    second = lib.ask(C, "What does the second page begin a paragraph about?")
+    assert second.quote is not None and "second page" in second.quote.text and second.quote.page == 2
+    first = lib.ask(C, "What does the quick brown fox jump over?")
+    assert first.quote is not None and "fox" in first.quote.text and first.quote.page == 1
+    lib.add_text(C, "Plain pasted text has no pages at all.", title="plain")
+    plain = lib.ask(C, "What has no pages at all?")
+    assert plain.quote is not None and plain.quote.page is None
