@@ -99,7 +99,7 @@ class BotConfig(_Section):
     mention_questions: bool = True  # answer "@quotebot question" (needs the message content intent)
     ask_cooldown_s: float = Field(default=10.0, ge=0)
     ask_cooldown_rate: int = Field(default=3, ge=1)
-    workers: int = Field(default=1, ge=1, le=8)  # threads for model/FAISS/SQL work off the event loop
+    workers: int = Field(default=1, ge=1, le=8)  # threads of the ask lane (at least 2 run; see bot.lanes)
     articles_per_page: int = Field(default=10, ge=1, le=25)
     log_questions: bool = True
     # Defaults for servers that have not set their own with /config:
