@@ -37,7 +37,7 @@ class IndexConfig(_Section):
     lexical_k: int = Field(default=40, ge=0, le=1000)
     passage_k: int = Field(default=8, ge=1, le=200)
     ivf_threshold: int = Field(default=50_000, ge=1000)
-    nprobe: int = Field(default=32, ge=1, le=4096)
+    nprobe: int = Field(default=64, ge=1, le=4096)  # recall@10 0.965 on real MiniLM vectors (bench real)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     may_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     reader: bool = True

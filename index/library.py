@@ -116,7 +116,7 @@ class LibrarySettings:
     passage_k: int = 8
     exhaustive_limit: int = 300_000  # up to this many sentences, dense search over sentences is exact
     ivf_threshold: int = 50_000  # passages; past this the FAISS index is IVF
-    nprobe: int = 32
+    nprobe: int = 64  # chosen on real MiniLM vectors: recall@10 0.965 (32: 0.936), 0.8 ms a query
     threshold: float | None = None  # quote confidently from this confidence; None = the fitted value
     may_threshold: float | None = None  # "this may answer it" from here, decline below; None = fitted
     reader: bool = True  # read candidates with the trained reader (when it fits the embedding model)

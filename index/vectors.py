@@ -74,7 +74,7 @@ class VectorIndex:
         model_id: str,
         index: Any | None = None,
         kind: str = FLAT,
-        nprobe: int = 32,
+        nprobe: int = 64,
         generation: int | None = None,
     ) -> None:
         self.dim = dim
@@ -99,7 +99,7 @@ class VectorIndex:
         model_id: str,
         dim: int,
         ivf_threshold: int = 50_000,
-        nprobe: int = 32,
+        nprobe: int = 64,
         train_sample: int = 100_000,
     ) -> VectorIndex:
         """A new index over `vectors` (rows L2-normalised) keyed by `ids`, of the kind their count calls for."""
@@ -191,7 +191,7 @@ class VectorIndex:
             return None
 
     @classmethod
-    def load(cls, path: Path, *, nprobe: int = 32) -> VectorIndex | None:
+    def load(cls, path: Path, *, nprobe: int = 64) -> VectorIndex | None:
         """The saved index, or None when it is missing or unreadable (the caller rebuilds)."""
         meta = cls.read_meta(path)
         if meta is None or not path.exists():
