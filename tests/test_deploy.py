@@ -70,30 +70,51 @@ def copy_sources() -> list[str]:
     return sources
 
 
-def test_every_copied_path_exists_and_is_not_dockerignored() -> None:
-    sources = copy_sources()
-    assert {"pyproject.toml", "bot", "index"} <= set(sources)
+def sent_to_docker(rel: str) -> bool:
+    """Whether .dockerignore lets a top-level path into the build context (the last rule that
+    matches wins; "!" rules let in)."""
     ignore = REPO / ".dockerignore"
-    patterns = [p.strip() for p in (ignore.read_text().splitlines() if ignore.exists() else []) if p.strip()]
-    for src in sources:
-        assert (REPO / src).exists(), f"Dockerfile copies {src}, which does not exist"
-        for pat in patterns:
-            assert not fnmatch.fnmatch(src, pat.lstrip("/")), f"{src} is excluded by .dockerignore ({pat})"
+    rules = [r.strip() for r in ignore.read_text().splitlines() if r.strip() and not r.startswith("#")]
+    sent = True
+    for rule in rules:
+        negate = rule.startswith("!")
+        pat = rule.lstrip("!").lstrip("/")
+        if fnmatch.fnmatch(rel, pat) or rel == pat.rstrip("/"):
+            sent = negate
+    return sent
+
+
+def context_paths() -> list[str]:
+    """What `docker build .` sends (top level): the Dockerfile copies the whole context."""
+    return sorted(p.name for p in REPO.iterdir() if sent_to_docker(p.name))
+
+
+def test_the_build_context_is_what_the_image_needs_and_every_copy_source_is_in_it() -> None:
+    context = set(context_paths())
+    assert {"pyproject.toml", "README.md", "bot", "index"} <= context
+    assert not context & {".venv", ".git", "tests", "scripts", "examples", "build"}, context
+    for src in copy_sources():
+        if src == ".":
+            continue
+        if any(c in src for c in "*?["):  # an optional input (a glob may match nothing)
+            continue
+        assert (REPO / src).exists() and sent_to_docker(src), f"Dockerfile copies {src}, not in the context"
 
 
 def test_torch_comes_from_the_same_cpu_index_as_bootstrap() -> None:
+    args = " ".join(a for w, a in instructions() if w == "ARG")
+    m = re.search(r"TORCH_INDEX_URL=(\S+)", args)
+    assert m, "TORCH_INDEX_URL build argument"
     url = re.compile(r"torch\b.*--index-url\s+(\S+)")
-    docker = [m.group(1) for _, args in instructions() if (m := url.search(args))]
     boot = [
-        m.group(1)
+        m2.group(1)
         for line in (REPO / "scripts/bootstrap.sh").read_text().splitlines()
-        if (m := url.search(line))
+        if (m2 := url.search(line))
     ]
-    assert len(docker) == 1 and boot, (docker, boot)
-    assert docker[0].endswith("/cpu") and set(boot) == {docker[0]}
+    assert boot and m.group(1).endswith("/cpu") and set(boot) == {m.group(1)}
     # torch is installed before quotebot, and quotebot is then pinned to it.
     runs = [args for word, args in instructions() if word == "RUN"]
-    torch_at = next(i for i, r in enumerate(runs) if "--index-url" in r)
+    torch_at = next(i for i, r in enumerate(runs) if '--index-url "$TORCH_INDEX_URL"' in r)
     app_at = next(i for i, r in enumerate(runs) if re.search(r"pip install -c \S+ \"?\.\[", r))
     assert torch_at < app_at
 
@@ -161,7 +182,9 @@ def test_the_wheel_built_from_the_docker_context_ships_the_migrations(tmp_path: 
     pytest.importorskip("setuptools", reason="setuptools is needed to build the wheel offline")
     context = tmp_path / "src"
     context.mkdir()
-    for src in copy_sources():  # the same files `docker build` sends
+    for src in [
+        c for c in context_paths() if c != "docker-extra"
+    ]:  # what `docker build` sends (less the optional inputs)
         if (REPO / src).is_dir():
             shutil.copytree(REPO / src, context / src, ignore=shutil.ignore_patterns("__pycache__"))
         else:
