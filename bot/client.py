@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -362,16 +363,29 @@ def bot_logging() -> None:
         logging.getLogger(name).setLevel(level)
 
 
+class _StopBeforeStart(BaseException):
+    """SIGTERM / SIGINT while the model loads (before the event loop's own handlers exist)."""
+
+
+def _stop_before_start(signum: int, _frame: object) -> None:
+    raise _StopBeforeStart(signal.Signals(signum).name)
+
+
 def run_bot(settings: Settings, token: str) -> None:
-    """Load the model, then run the bot until interrupted; a rejected token is one clear error line."""
+    """Load the model, then run the bot until interrupted; a rejected token is one clear error line.
+    A stop signal during start-up (docker stop right after docker run) also exits cleanly."""
     bot_logging()
-    library = Library(settings.library_settings())
+    previous = {sig: signal.signal(sig, _stop_before_start) for sig in (signal.SIGTERM, signal.SIGINT)}
+    library: Library | None = None
     try:
+        library = Library(settings.library_settings())
         log.info("loading the embedding model…")
         library.warm_up()
         bot = QuoteBot(settings, library)
         try:
             asyncio.run(serve(bot, token))
+        except (aiohttp.ClientConnectorError, aiohttp.ClientConnectionError, OSError) as e:
+            raise InputError(f"Cannot reach Discord ({e.__class__.__name__}: {e}); check the network.") from e
         except discord.LoginFailure as e:
             raise InputError(
                 "Discord rejected the bot token: check DISCORD_TOKEN (Developer Portal → your "
@@ -382,8 +396,13 @@ def run_bot(settings: Settings, token: str) -> None:
                 "Discord refused the Message Content intent: enable it in the Developer Portal "
                 "(Bot → Privileged Gateway Intents) or set [bot] mention_questions = false."
             ) from e
+    except _StopBeforeStart as e:
+        log.info("received %s while starting: stopping", e)
     finally:
-        library.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if library is not None:
+            library.close()
         log.info("database closed; quotebot stopped")
 
 
