@@ -369,19 +369,7 @@ class Bench:
         rss_delta = _rss_bytes() - rss0 if rss0 > 0 else -1
         ser = vi.memory_bytes()
         _progress(f"scale: built {vi.kind} in {build_s:.1f} s; exact ground truth")
-        exact = faiss.IndexFlatIP(SCALE_DIM)
-        exact.add(vecs)
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
-        try:
-            _, gt = exact.search(queries, 10)
-        finally:
-            faiss.omp_set_num_threads(1)
-        exact_t: list[float] = []
-        for q in queries[: min(100, n_queries)]:
-            t0 = time.perf_counter()
-            exact.search(q[None, :], 10)
-            exact_t.append(time.perf_counter() - t0)
-        del exact
+        gt, exact_t = exact_truth(vecs, queries)
         gc.collect()
         _progress(f"scale: {n_queries} single-query searches")
         lat: list[float] = []
@@ -478,18 +466,7 @@ class Bench:
             nprobe=defaults.nprobe,
         )
         build_s = time.perf_counter() - t
-        exact = faiss.IndexFlatIP(vecs.shape[1])
-        exact.add(vecs)
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
-        try:
-            _, gt = exact.search(queries, 10)
-        finally:
-            faiss.omp_set_num_threads(1)
-        exact_t: list[float] = []
-        for q in queries[:100]:
-            t0 = time.perf_counter()
-            exact.search(q[None, :], 10)
-            exact_t.append(time.perf_counter() - t0)
+        gt, exact_t = exact_truth(vecs, queries)
         lat: list[float] = []
         found = np.empty((len(queries), 10), np.int64)
         for i, q in enumerate(queries):
@@ -535,7 +512,7 @@ class Bench:
                 r.rows[-1].ratio = ""
                 r.key(f"real_recall10_nprobe{p}", rec)
             ivf.nprobe = vi.nprobe
-        del vi, exact, vecs
+        del vi, vecs
         gc.collect()
 
     def peer(self) -> None:
@@ -627,6 +604,25 @@ class Bench:
         r.key("peer_ask_median_ms", peer_med)
         r.key("peer_hit1", ph)
         r.key("quotebot_hit1", qh)
+
+
+def exact_truth(vecs: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """The exact top-10 of every query (all cores), and 100 timed single-query exact searches."""
+    import faiss
+
+    exact = faiss.IndexFlatIP(vecs.shape[1])
+    exact.add(vecs)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        _, gt = exact.search(queries, 10)
+    finally:
+        faiss.omp_set_num_threads(1)
+    times: list[float] = []
+    for q in queries[:100]:
+        t0 = time.perf_counter()
+        exact.search(q[None, :], 10)
+        times.append(time.perf_counter() - t0)
+    return gt, times
 
 
 def train_dir() -> Path | None:

@@ -342,31 +342,23 @@ class Store:
 
     def find_by_hashes(self, collection: str, digests: Sequence[str]) -> dict[str, Article]:
         """content hash -> stored article, for those of `digests` that are stored (batched IN queries)."""
-        out: dict[str, Article] = {}
-        unique = list(dict.fromkeys(digests))
-        with self.session() as s:
-            for i in range(0, len(unique), 500):
-                part = unique[i : i + 500]
-                for a in s.exec(
-                    select(Article).where(
-                        Article.collection == collection, col(Article.content_hash).in_(part)
-                    )
-                ):
-                    out[a.content_hash] = a
-        return out
+        return self._find_many(collection, Article.content_hash, digests)
 
     def find_by_sources(self, collection: str, source_ids: Sequence[str]) -> dict[str, Article]:
         """source id -> stored article, for those of `source_ids` that are stored."""
+        return self._find_many(collection, Article.source_id, source_ids)
+
+    def _find_many(self, collection: str, column: Any, values: Sequence[str]) -> dict[str, Article]:
         out: dict[str, Article] = {}
-        unique = list(dict.fromkeys(source_ids))
+        unique = list(dict.fromkeys(values))
+        name = column.key
         with self.session() as s:
             for i in range(0, len(unique), 500):
-                part = unique[i : i + 500]
-                for a in s.exec(
-                    select(Article).where(Article.collection == collection, col(Article.source_id).in_(part))
-                ):
-                    assert a.source_id is not None
-                    out.setdefault(a.source_id, a)
+                query = select(Article).where(
+                    Article.collection == collection, col(column).in_(unique[i : i + 500])
+                )
+                for a in s.exec(query):
+                    out.setdefault(getattr(a, name), a)
         return out
 
     def find_by_source(self, collection: str, source_id: str) -> Article | None:
