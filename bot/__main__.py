@@ -294,7 +294,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
                     bulk = lib.add_folder(coll, Path(item), glob=args.glob, progress=bar)
             elif item.lower().endswith(".zip"):
                 with progress_bar(f"reading {Path(item).name}", tty, unit="file") as bar:
-                    data = _read_file(Path(item))
+                    data = lib.read_path(Path(item), None)
                     bulk = lib.add_zip(coll, data, Path(item).name, progress=bar)
             else:
                 with progress_bar(f"embedding {Path(item).name}", tty) as bar:
@@ -319,15 +319,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
                 file=out,
             )
     return EXIT_USER if failures else 0
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as e:
-        raise InputError(f"No such file: {path}") from e
-    except OSError as e:
-        raise InputError(f"Cannot read {path}: {e.strerror}") from e
 
 
 def _print_added(results: list[Any], item: str, out: TextIO) -> None:

@@ -405,11 +405,29 @@ class Library:
             return shelf
         self._check_model()
         rows, chunk_rows = self._read_rows(collection)
+        return self._shelf_at(collection, rows, chunk_rows, gen, locked=True)
+
+    def _shelf_at(
+        self,
+        collection: str,
+        rows: ShelfRows,
+        chunk_rows: list[tuple[int, int, int, int]],
+        gen: int,
+        *,
+        locked: bool,
+    ) -> Shelf:
+        """Publish the shelf of rows read at SQL generation `gen`, from the index file when it is that
+        generation's, else built from the rows and saved (`locked`: this thread holds the write lock;
+        otherwise only when no writer does)."""
         index = self._stored_index(collection, chunk_rows, gen)
+        rebuilt = index is None
         if index is None:
             index = self._build_index(rows, chunk_rows)
-            self._save_index(collection, index, gen)
+            if locked:
+                self._save_index(collection, index, gen)
         shelf = self._install(collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen)
+        if rebuilt and not locked and shelf.passages is index:
+            self._save_if_idle(collection, index, gen)
         self._grown(collection, shelf)
         return shelf
 
@@ -526,15 +544,7 @@ class Library:
         else:  # a writer commits faster than we read: wait for a quiet moment
             with self._writing(collection):
                 return self._current_shelf(collection)
-        index = self._stored_index(collection, chunk_rows, gen)
-        rebuilt = index is None
-        if index is None:
-            index = self._build_index(rows, chunk_rows)
-        shelf = self._install(collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen)
-        if rebuilt and shelf.passages is index:
-            self._save_if_idle(collection, index, gen)
-        self._grown(collection, shelf)
-        return shelf
+        return self._shelf_at(collection, rows, chunk_rows, gen, locked=False)
 
     def _read_rows(self, collection: str) -> tuple[ShelfRows, list[tuple[int, int, int, int]]]:
         dim = self.embedder.dim
@@ -914,21 +924,24 @@ class Library:
         docs = _named(docs, title=title, default_title=Path(filename).stem if filename else None, key=key)
         return self.add_documents(collection, docs, added_by=added_by, progress=progress)
 
-    def _file_documents(self, path: Path, root: Path | None = None) -> list[Document]:
+    @staticmethod
+    def read_path(path: Path, limit: int | None) -> bytes:
+        """A file's bytes, refused in words when missing, a folder, unreadable or over `limit`."""
         try:
             size = path.stat().st_size
-            jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-            if size > self.settings.max_article_bytes and not jsonl:
-                raise InputError(
-                    f"{path.name} is {size:,} bytes; the limit is {self.settings.max_article_bytes:,}."
-                )
-            data = path.read_bytes()
+            if limit is not None and size > limit:
+                raise InputError(f"{path.name} is {size:,} bytes; the limit is {limit:,}.")
+            return path.read_bytes()
         except FileNotFoundError as e:
             raise InputError(f"No such file: {path}") from e
         except IsADirectoryError as e:
             raise InputError(f"{path} is a folder, not a file.") from e
         except OSError as e:
             raise InputError(f"Cannot read {path}: {e.strerror}") from e
+
+    def _file_documents(self, path: Path, root: Path | None = None) -> list[Document]:
+        jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+        data = self.read_path(path, None if jsonl else self.settings.max_article_bytes)
         max_bytes = (
             max(self.settings.max_article_bytes, len(data)) if jsonl else self.settings.max_article_bytes
         )
@@ -953,10 +966,7 @@ class Library:
                 r for _, r in self.add_folder(collection, path, added_by=added_by, progress=progress).added
             ]
         if path.suffix.lower() == ".zip":
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                raise InputError(f"Cannot read {path}: {e.strerror}") from e
+            data = self.read_path(path, None)
             return [
                 r
                 for _, r in self.add_zip(
