@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from bot.config import Settings, load_settings
 from bot.safe_text import json_line, visible
-from index.answer import Answer, Quote
+from index.answering.scorer import Answer, Quote
 from index.errors import InputError, QuotebotError
 
 LOCAL_COLLECTION = "local"

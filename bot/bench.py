@@ -36,8 +36,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from bot.config import Settings
+from index.answering.reader import QUESTION_TOKENS, SENTENCE_TOKENS
 from index.errors import InputError
-from index.reader import QUESTION_TOKENS, SENTENCE_TOKENS
 
 PARTS = ("ingest", "ask", "scale", "real", "peer")
 TRAIN_ENV = "QUOTEBOT_TRAIN_DIR"
@@ -217,7 +217,7 @@ class Bench:
         return self.lib
 
     def sentences(self) -> list[str]:
-        from index.sentences import split_sentences
+        from index.ingest.sentences import split_sentences
 
         out = []
         for a in self.articles:
@@ -343,7 +343,7 @@ class Bench:
         import faiss
 
         from index.library import LibrarySettings
-        from index.vectors import VectorIndex
+        from index.storage.vectors import VectorIndex
 
         defaults = LibrarySettings()
         n = 100_000 if self.quick else 1_000_000
@@ -442,7 +442,7 @@ class Bench:
         import faiss
 
         from index.library import LibrarySettings
-        from index.vectors import VectorIndex
+        from index.storage.vectors import VectorIndex
 
         n = 30_000 if self.quick else 100_000
         n_queries = 300 if self.quick else 1000
@@ -525,8 +525,8 @@ class Bench:
             _progress(f"peer: skipped ({e})")
             return
         from index.embedding import resolve_model_path
-        from index.evaluation import hits
-        from index.sentences import split_sentences
+        from index.evaluation.metrics import hits
+        from index.ingest.sentences import split_sentences
 
         lib = self.library()
         if not self.ingested:
@@ -598,7 +598,7 @@ class Bench:
         r.notes.append(
             "peer quote = the sentence of LangChain's top chunk closest to the question by cosine "
             "(chunk sentences embedded per question, included in its latency); quotebot quote = "
-            "Answer.best, declines ignored; hit@1 by index.evaluation.hits (score.py's rule)"
+            "Answer.best, declines ignored; hit@1 by index.evaluation.metrics.hits (score.py's rule)"
         )
         r.key("peer_ingest_s", peer_ingest)
         r.key("peer_ask_median_ms", peer_med)
@@ -646,7 +646,7 @@ def real_vectors(n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None
     if root is None:
         return None
     from index.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder
-    from index.sentences import split_sentences
+    from index.ingest.sentences import split_sentences
 
     cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quotebot"
     cache = cache_dir / f"bench-real-{DEFAULT_MODEL.replace('/', '_')}-{n}-{n_queries}.npz"
@@ -755,7 +755,7 @@ def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import faiss
     import torch
 
-    import index.vectors  # noqa: F401  (sets FAISS to one thread, as quotebot runs it)
+    import index.storage.vectors  # noqa: F401  (sets FAISS to one thread, as quotebot runs it)
 
     report = Report()
     header = (

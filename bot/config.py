@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from index.errors import InputError
-from index.fetch import FetchPolicy
+from index.ingest.fetch import FetchPolicy
 from index.library import LibrarySettings
 
 
@@ -77,7 +77,7 @@ class FetchConfig(_Section):
     def _networks(cls, value: list[str]) -> list[str]:
         for network in value:
             try:
-                ipaddress.ip_network(network, strict=False)  # as index.fetch reads them
+                ipaddress.ip_network(network, strict=False)  # as index.ingest.fetch reads them
             except ValueError as e:
                 raise ValueError(f"{network!r} is not an IP network (e.g. 127.0.0.0/8)") from e
         return value

@@ -12,8 +12,8 @@ from typing import TextIO
 
 from bot.config import Settings
 from index.errors import InputError
-from index.evaluation import ODD_INPUTS, Outcome, best_threshold, exact_match, f1, hits, metrics
-from index.trainingdata import read_jsonl
+from index.evaluation.metrics import ODD_INPUTS, Outcome, best_threshold, exact_match, f1, hits, metrics
+from index.evaluation.trainingdata import read_jsonl
 
 EVAL_COLLECTION = "eval"
 

@@ -1,4 +1,4 @@
-"""A server's effective settings: its /config row (index.guild_settings) over config.toml's defaults.
+"""A server's effective settings: its /config row (index.storage.guild_settings) over config.toml's defaults.
 
 Every guild's row is read once when the bot starts (a small table) and kept in memory, so permission
 checks and channel rules never touch the database on the event loop; /config writes through
@@ -18,9 +18,9 @@ from typing import Any
 import discord
 
 from bot.config import Settings
-from index import guild_settings as gs
-from index.answer import Answer
-from index.store import Store
+from index.answering.scorer import Answer
+from index.storage import guild_settings as gs
+from index.storage.store import Store
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.safe_text import visible
-from index.answer import Answer, ArticleRef, Quote
+from index.answering.scorer import Answer, ArticleRef, Quote
 
 if TYPE_CHECKING:
     from index.insights import Insights
@@ -343,7 +343,7 @@ def article_embed(
 
 def unanswered_content(rows: Sequence[tuple[str, bool, int, str]]) -> str:
     """Recent unanswered questions, numbered (each has its "Answer N" button): (text, answered,
-    not-helpful votes, when) rows; as many as fit in one message."""
+    not-helpful votes, when) rows; as fit in one message."""
     if not rows:
         return "No unanswered questions. 🎉"
     lines = ["Recent questions that were declined or voted not helpful:"]

@@ -18,9 +18,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from index import migrations
-from index.store import describe_db_error, make_engine
-from index.vectors import VectorIndex
+from index.storage import migrations
+from index.storage.store import describe_db_error, make_engine
+from index.storage.vectors import VectorIndex
 
 HEARTBEAT_FILE = "bot-health.json"
 HEARTBEAT_MAX_AGE_S = 90.0

@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from index.library import Library
-from index.store import Article, Feedback, Question, Store
+from index.storage.store import Article, Feedback, Question, Store
 
 MAX_QUESTIONS = 50_000  # rows read for one report (the newest)
 MAX_TOPIC_QUESTIONS = 500  # declined questions embedded for topics (the newest)

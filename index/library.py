@@ -40,28 +40,10 @@ from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from index.alignment import ALIGNMENT, alignment_features
-from index.answer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
-from index.answering import AnswerModel, StateCache, combine_inputs, judge_inputs
-from index.bulk import (
-    XML_TYPES,
-    bounded_key,
-    canonical_url,
-    file_key,
-    folder_files,
-    parse_feed,
-    parse_sitemap,
-    paste_key,
-    zip_members,
-)
-from index.chunking import make_passages
-from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
-from index.errors import FetchError, InputError, NotFound, QuotebotError, StoreError
-from index.evidence import judge_evidence
-from index.extract import Document, clean_title, extract
-from index.fetch import Fetched, FetchPolicy, fetch
-from index.lexical import terms
-from index.reader import (
+from index.answering.alignment import ALIGNMENT, alignment_features
+from index.answering.evidence import judge_evidence
+from index.answering.model import AnswerModel, StateCache, combine_inputs, judge_inputs
+from index.answering.reader import (
     PAIR_FEATURES,
     QUESTION_TOKENS,
     READER_FILE,
@@ -72,9 +54,27 @@ from index.reader import (
     Reading,
     bm25_rarity_top,
 )
-from index.retrieve import FEATURES, Shelf, ShelfRows, candidate_rows, featurize
-from index.sentences import split_sentences
-from index.store import (
+from index.answering.scorer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
+from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
+from index.errors import FetchError, InputError, NotFound, QuotebotError, StoreError
+from index.ingest.extract import Document, clean_title, extract
+from index.ingest.fetch import Fetched, FetchPolicy, fetch
+from index.ingest.passages import make_passages
+from index.ingest.sentences import split_sentences
+from index.ingest.sources import (
+    XML_TYPES,
+    bounded_key,
+    canonical_url,
+    file_key,
+    folder_files,
+    parse_feed,
+    parse_sitemap,
+    paste_key,
+    zip_members,
+)
+from index.search.candidates import FEATURES, Shelf, ShelfRows, candidate_rows, featurize
+from index.search.lexical import terms
+from index.storage.store import (
     Article,
     Chunk,
     Meta,
@@ -86,7 +86,7 @@ from index.store import (
     vector_bytes,
     vectors_from_bytes,
 )
-from index.vectors import FLAT, VectorIndex
+from index.storage.vectors import FLAT, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -1822,7 +1822,7 @@ _PAIR = [FEATURES.index(k) for k in PAIR_FEATURES]
 
 def _rarity(shelf: Shelf) -> Callable[[str], float]:
     """A term's rarity in the shelf's sentences: its BM25 idf over that of a term found once (as
-    index.reader.bm25_rarity computes it for training); unseen terms are rarest."""
+    index.answering.reader.bm25_rarity computes it for training); unseen terms are rarest."""
     idf, ids = shelf.bm25.idf, shelf.vocab.ids
     top = max(bm25_rarity_top(float(shelf.size)), 1e-9)
 

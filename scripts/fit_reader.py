@@ -30,9 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from index.evaluation import hits
-from index.lexical import terms
-from index.reader import (
+from index.answering.reader import (
     QUESTION_TOKENS,
     SENTENCE_TOKENS,
     bm25_rarity,
@@ -44,7 +42,9 @@ from index.reader import (
     token_idf,
     word_terms,
 )
-from index.trainingdata import read_qa
+from index.evaluation.metrics import hits
+from index.evaluation.trainingdata import read_qa
+from index.search.lexical import terms
 
 
 @dataclass

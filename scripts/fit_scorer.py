@@ -34,15 +34,15 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.alignment import ALIGNMENT, alignment_features
-from index.answer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, Scorer, judge_features
+from index.answering.alignment import ALIGNMENT, alignment_features
+from index.answering.evidence import EVIDENCE, judge_evidence
+from index.answering.scorer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, Scorer, judge_features
 from index.embedding import Embedder, TokenVectors
-from index.evaluation import hits
-from index.evidence import EVIDENCE, judge_evidence
-from index.extract import Document
-from index.lexical import terms
+from index.evaluation.metrics import hits
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
-from index.retrieve import FEATURES, Shelf, candidate_rows, featurize
+from index.search.candidates import FEATURES, Shelf, candidate_rows, featurize
+from index.search.lexical import terms
 
 
 class Evidence:
@@ -258,7 +258,7 @@ def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Fitted:
-    """A fitted ranker and both judges (see index.answer.Scorer)."""
+    """A fitted ranker and both judges (see index.answering.scorer.Scorer)."""
 
     ranker: np.ndarray
     full: Judge

@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from index.answering.reader import QUESTION_TOKENS, SENTENCE_TOKENS
 from index.embedding import SentenceTransformerEmbedder
-from index.reader import QUESTION_TOKENS, SENTENCE_TOKENS
-from index.sentences import split_sentences
-from index.trainingdata import read_qa
+from index.evaluation.trainingdata import read_qa
+from index.ingest.sentences import split_sentences
 
 
 def _ragged(arrays: list[np.ndarray], width: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import format_answer
-from index.answer import Answer
+from index.answering.scorer import Answer
 from index.library import Library, LibrarySettings
 from tests.conftest import EXAMPLE_ARTICLE
 

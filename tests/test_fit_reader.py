@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering import JUDGE_INPUTS, AnswerModel
-from index.reader import Reader
+from index.answering.model import JUDGE_INPUTS, AnswerModel
+from index.answering.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "tests" / "data" / "squad-slice"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answer import JUDGE_FEATURES, Scorer
+from index.answering.scorer import JUDGE_FEATURES, Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "tests" / "data" / "squad-slice"

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from index.embedding import FakeEmbedder
-from index.extract import Document
 from index.health import HEARTBEAT_FILE, write_heartbeat
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from tests.conftest import REPO, pg_schema
 
@@ -54,8 +54,8 @@ def test_health_of_a_data_dir(tmp_path: Path) -> None:
 def test_health_refuses_an_old_schema(tmp_path: Path) -> None:
     from alembic import command
 
-    from index import migrations
-    from index.store import make_engine
+    from index.storage import migrations
+    from index.storage.store import make_engine
 
     data = tmp_path / "d"
     data.mkdir()

@@ -24,8 +24,8 @@ from bot import replies
 from bot.client import QuoteBot, collection_of
 from bot.guild_config import GuildConfig, configs, guild_config
 from bot.permissions import admin_check, apply_default_permissions, config_admin_check, guild_check, is_admin
-from index import guild_settings as gs
 from index.errors import InputError, QuotebotError
+from index.storage import guild_settings as gs
 
 log = logging.getLogger("quotebot.admin")
 

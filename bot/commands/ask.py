@@ -23,11 +23,11 @@ from bot.client import QuoteBot, collection_of
 from bot.guild_config import GuildConfig, decide, guild_config
 from bot.permissions import guild_check
 from bot.safe_text import visible
-from index import followup
-from index import guild_settings as gs
-from index.answer import Answer
+from index.answering import followup
+from index.answering.scorer import Answer
 from index.errors import QuotebotError
-from index.store import Question
+from index.storage import guild_settings as gs
+from index.storage.store import Question
 
 log = logging.getLogger("quotebot.ask")
 
@@ -85,7 +85,7 @@ async def _ask(
     bot: QuoteBot, collection: str, question: str, user_id: int, context: followup.Context | None = None
 ) -> Answer:
     """Answer (and log) a question; a follow-up in a thread (`context`: what the thread was last
-    answered with) favours the article of that answer (index.followup)."""
+    answered with) favours the article of that answer (index.answering.followup)."""
     cfg = guild_config(bot, int(collection))
 
     def ask() -> Answer:

@@ -151,7 +151,7 @@ async def test_list_pages_remove_show_and_autocomplete(harness: Harness) -> None
     calls = await harness.slash("articles", {"article": str(b_id)}, sub="remove", **MOD)
     assert calls[-1].ephemeral and "There is no article" in calls[-1].content
     assert harness.library.count(str(GUILD_B)) == 1
-    # An exact title works as well as the autocomplete value.
+    # An exact title works as the autocomplete value.
     calls = await harness.slash("articles", {"article": "Article 22"}, sub="remove", **MOD)
     assert calls[-1].content.startswith("Removed **Article 22")
 

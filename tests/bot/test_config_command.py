@@ -12,10 +12,10 @@ import discord
 from sqlmodel import select
 
 from bot.guild_config import configs
-from index import guild_settings as gs
 from index.embedding import FakeEmbedder
 from index.library import Library
-from index.store import Question
+from index.storage import guild_settings as gs
+from index.storage.store import Question
 from tests.bot.conftest import (
     ADMIN,
     ADMINISTRATOR,

@@ -180,7 +180,7 @@ async def test_a_thread_that_cannot_be_opened_is_a_clear_ephemeral_error(harness
     assert harness.bot.get_cog("Ask").threads == {}  # type: ignore[union-attr]
     # A follow-up in a thread whose article was removed since: answered from the whole collection.
     cog: Any = harness.bot.get_cog("Ask")
-    from index.followup import Context
+    from index.answering.followup import Context
 
     thread = thread_payload(snowflake(), CHANNEL_A, "old thread")
     cog.threads[int(thread["id"])] = Context(MOON_Q, 999_999, "gone")

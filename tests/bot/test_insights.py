@@ -10,7 +10,7 @@ import numpy as np
 from bot.commands.insights import TOPIC_SIMILARITY
 from index import insights as ins
 from index.embedding import Embedder
-from index.store import Question
+from index.storage.store import Question
 from tests.bot.conftest import (
     GUILD_A,
     GUILD_B,

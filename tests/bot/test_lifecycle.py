@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     from bot import lanes
     from index.embedding import FakeEmbedder
     from index.library import Library
-    from index.sentences import split_sentences  # noqa: F401 (imported as the bot would)
+    from index.ingest.sentences import split_sentences  # noqa: F401 (imported as the bot would)
     from tests.bot.conftest import Recorder
     from tests.conftest import make_doc
 

@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.commands.admin import PURGE_INTERVAL_S
 from bot.permissions import INVITE_PERMISSIONS
 from index.library import Library
-from index.store import Feedback, Question
+from index.storage.store import Feedback, Question
 from tests.bot.conftest import (
     ADMIN,
     ADMINISTRATOR,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.alignment import ALIGNMENT, alignment_features, content_rows, window_dense
-from index.answer import JUDGE_FEATURES, Judge, Scorer, with_alignment
+from index.answering.alignment import ALIGNMENT, alignment_features, content_rows, window_dense
+from index.answering.scorer import JUDGE_FEATURES, Judge, Scorer, with_alignment
 from index.embedding import FakeEmbedder, TokenVectors
 from index.library import Library, LibrarySettings
 from tests.conftest import sample_docs

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunking import Passage, make_passages
-from index.sentences import split_sentences
+from index.ingest.passages import Passage, make_passages
+from index.ingest.sentences import split_sentences
 
 TEXT = " ".join(f"Sentence number {i} says something about topic {i % 5}." for i in range(23))
 

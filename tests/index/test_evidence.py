@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.evidence import EVIDENCE, judge_evidence
+from index.answering.evidence import EVIDENCE, judge_evidence
 from index.library import Library
 from tests.conftest import make_doc
 

@@ -1,4 +1,4 @@
-"""Tests for index.extract: every input format, page furniture, and every way input can be bad."""
+"""Tests for index.ingest.extract: every input format, page furniture, and every way input can be bad."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.errors import InputError, QuotebotError, UnsupportedFormat
-from index.extract import Document, clean_plain_text, extract
+from index.ingest.extract import Document, clean_plain_text, extract
 
 SAMPLE = Path("/work/shared/articles/north-korea-artillery-shells.txt")
 SAMPLE_TITLE = "North Korea supplying Putin with deadly weapons for use in Ukraine, warns White House"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.extract import Document, extract
+from index.ingest.extract import Document, extract
 from index.library import Library, LibrarySettings
 from tests.index.test_extract import HTML, SAMPLE, make_pdf
 

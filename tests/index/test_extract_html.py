@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.extract import extract
+from index.ingest.extract import extract
 from tests.index.test_extract import HTML
 
 PATCH_NOTES = """<!DOCTYPE html><html><head><title>Patch 1.2 notes | Example Games</title>

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from index.extract import extract
-from index.sentences import split_sentences
+from index.ingest.extract import extract
+from index.ingest.sentences import split_sentences
 from tests.index.test_extract import PDF_PAGES, make_pdf
 
 THREE_PAGES = [

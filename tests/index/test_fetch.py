@@ -1,4 +1,4 @@
-"""Tests for index.fetch against a real HTTP server on 127.0.0.1; nothing is ever sent anywhere else."""
+"""Tests for index.ingest.fetch against a real HTTP server on 127.0.0.1; nothing is ever sent anywhere else."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 import brotli
 import pytest
 
-import index.fetch
+import index.ingest.fetch
 from index.errors import FetchError
-from index.fetch import FetchPolicy, fetch
+from index.ingest.fetch import FetchPolicy, fetch
 
 ARTICLE = (
     b"<html><head><title>Local article</title></head><body><p>Hello from the test server.</p></body></html>"
@@ -438,7 +438,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
 
 def trust(monkeypatch: pytest.MonkeyPatch, cert: Path) -> None:
     real = ssl.create_default_context
-    monkeypatch.setattr(index.fetch.ssl, "create_default_context", lambda: real(cafile=str(cert)))
+    monkeypatch.setattr(index.ingest.fetch.ssl, "create_default_context", lambda: real(cafile=str(cert)))
 
 
 def test_https_verifies_the_certificate_against_the_host_name(

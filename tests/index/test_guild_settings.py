@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from index import guild_settings as gs
-from index.store import Feedback, Question, Store
+from index.storage import guild_settings as gs
+from index.storage.store import Feedback, Question, Store
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from index.bulk import canonical_url, file_key, paste_key
 from index.embedding import FakeEmbedder
 from index.errors import InputError
+from index.ingest.sources import canonical_url, file_key, paste_key
 from index.library import Library, LibrarySettings
 from tests.index.test_extract import PDF_PAGES, make_pdf
 

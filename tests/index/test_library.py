@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answer import Answer, Quote
+from index.answering.scorer import Answer, Quote
 from index.embedding import FakeEmbedder
 from index.errors import InputError, NotFound
-from index.extract import extract
+from index.ingest.extract import extract
 from index.library import Library, LibrarySettings
-from index.vectors import VectorIndex
+from index.storage.vectors import VectorIndex
 from tests.conftest import EXAMPLE_ARTICLE, GARDEN, make_doc, sample_docs
 
 C = "local"

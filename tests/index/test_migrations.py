@@ -16,12 +16,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from index import migrations
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
+from index.ingest.sentences import split_sentences
 from index.library import Library, LibrarySettings
-from index.sentences import split_sentences
-from index.store import Store, make_engine, vector_bytes
+from index.storage import migrations
+from index.storage.store import Store, make_engine, vector_bytes
 
 TEXT = "Kites fly best in steady winds. A sailboat tacks against the wind. Rowing needs no wind at all."
 SPANS = split_sentences(TEXT)
@@ -205,7 +205,7 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
 
 def test_processes_starting_together_on_a_fresh_database(db_url: str) -> None:
     """A bot, a CLI and more shards may open a new database at the same moment: all of them succeed."""
-    code = f"from index.store import Store\nStore({db_url!r}).close()\n"
+    code = f"from index.storage.store import Store\nStore({db_url!r}).close()\n"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering import (
+from index.answering.model import (
     COMBINE_INPUTS,
     JUDGE_INPUTS,
     AnswerModel,
@@ -15,8 +15,7 @@ from index.answering import (
     combine_inputs,
     judge_inputs,
 )
-from index.embedding import FakeEmbedder
-from index.reader import (
+from index.answering.reader import (
     QUESTION_TOKENS,
     SENTENCE_TOKENS,
     Reader,
@@ -27,6 +26,7 @@ from index.reader import (
     save_reader,
     word_terms,
 )
+from index.embedding import FakeEmbedder
 
 torch = pytest.importorskip("torch")
 

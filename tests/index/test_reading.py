@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering import AnswerModel
+from index.answering.model import AnswerModel
+from index.answering.reader import Reader, build_network, save_reader
 from index.embedding import FakeEmbedder
 from index.library import Library, LibrarySettings
-from index.reader import Reader, build_network, save_reader
 from tests.conftest import sample_docs
 
 torch = pytest.importorskip("torch")

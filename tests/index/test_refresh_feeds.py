@@ -16,7 +16,7 @@ import pytest
 
 from index.embedding import FakeEmbedder
 from index.errors import QuotebotError
-from index.fetch import FetchPolicy
+from index.ingest.fetch import FetchPolicy
 from index.library import Library, LibrarySettings
 
 C = "local"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from index.sentences import MAX_SENTENCE_CHARS, split_sentences
+from index.ingest.sentences import MAX_SENTENCE_CHARS, split_sentences
 
 
 def sentences(text: str, **kw: int) -> list[str]:

@@ -11,8 +11,8 @@ import pytest
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.library import Library, LibrarySettings
-from index.retrieve import _passage_rows
-from index.vectors import FLAT, IVF, VectorIndex, ivf_lists
+from index.search.candidates import _passage_rows
+from index.storage.vectors import FLAT, IVF, VectorIndex, ivf_lists
 from tests.conftest import make_doc
 
 DIM = 16
@@ -154,7 +154,7 @@ def test_failed_save_keeps_the_old_file_and_no_temporary(
     def boom(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.vectors.os.replace", boom)
+    monkeypatch.setattr("index.storage.vectors.os.replace", boom)
     with pytest.raises(OSError):
         index.save(path)
     assert path.read_bytes() == before
@@ -191,7 +191,7 @@ def test_library_switches_to_ivf_in_the_background_when_outgrown(tmp_path: Path)
     import time
 
     from index.embedding import FakeEmbedder
-    from index.extract import Document
+    from index.ingest.extract import Document
     from index.library import Library, LibrarySettings
 
     lib = Library(LibrarySettings(data_dir=tmp_path, ivf_threshold=300), embedder=FakeEmbedder())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 
 COLLECTION = "local"

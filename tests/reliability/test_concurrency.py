@@ -17,7 +17,7 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from tests.conftest import REPO
 from tests.reliability.crash_driver import COLLECTION, article_text, question, tag_of

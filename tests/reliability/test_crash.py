@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answer import Answer
+from index.answering.scorer import Answer
 from index.embedding import FakeEmbedder
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings, _index_ids
-from index.vectors import VectorIndex
+from index.storage.vectors import VectorIndex
 from tests.conftest import REPO
 from tests.reliability.crash_driver import COLLECTION, article_text, open_library, question, tag_of
 

@@ -21,7 +21,7 @@ from sqlalchemy import event
 
 from index.embedding import FakeEmbedder
 from index.errors import InputError
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import INSERT_ARTICLES, Library, LibrarySettings, _passage_vectors
 from tests.conftest import REPO, fake_model_cli
 from tests.reliability.crash_driver import article_text, question

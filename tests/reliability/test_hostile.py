@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from index.errors import InputError, QuotebotError, UnsupportedFormat
-from index.extract import Document
+from index.ingest.extract import Document
+from index.ingest.sentences import MAX_SENTENCE_CHARS
 from index.library import Library, LibrarySettings
-from index.sentences import MAX_SENTENCE_CHARS
-from index.store import Question
+from index.storage.store import Question
 from tests.conftest import sample_docs
 from tests.index.test_extract import PDF_PAGES, encrypt_pdf, make_pdf, pdf_from_objects
 
@@ -210,7 +210,7 @@ def test_fuzz_add_bytes_stores_quotable_text_or_changes_nothing(
         with lib.store.session() as s:
             from sqlmodel import select
 
-            from index.store import Sentence
+            from index.storage.store import Sentence
 
             rows = s.exec(select(Sentence).where(Sentence.article_id == art.id)).all()
         assert rows and all(0 <= r.start < r.end <= len(art.text) for r in rows)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import format_answer
-from index.answer import Answer, ArticleRef, Quote
+from index.answering.scorer import Answer, ArticleRef, Quote
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.library import Library, LibrarySettings

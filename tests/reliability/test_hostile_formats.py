@@ -1,7 +1,7 @@
 """Hostile formats (issue 16, items 6-8 and 11 in part, and the weaker ones): multi-page PDF bombs,
 oversized, surrogate-laden or control-laden JSON Lines records, non-http(s) record urls, PDFs served
 without a useful Content-Type, dripped headers, capital-letter schemes and trafilatura's log noise.
-Everything runs on real bytes through index.extract.extract, a Library over the fake embedder, or a
+Everything runs on real bytes through index.ingest.extract.extract, a Library over the fake embedder, or a
 real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from index.errors import FetchError, InputError, QuotebotError
-from index.extract import extract
-from index.fetch import FetchPolicy, fetch
+from index.ingest.extract import extract
+from index.ingest.fetch import FetchPolicy, fetch
 from index.library import Library, LibrarySettings
 from tests.conftest import REPO, sample_docs
 from tests.index.test_extract import PDF_PAGES, make_pdf, pdf_from_objects
@@ -168,7 +168,7 @@ def test_each_jsonl_record_obeys_the_per_article_limit() -> None:
         extract(text.encode(), filename="big.txt", max_bytes=1000)  # the .txt rule the record must match
 
     data = _jsonl({"id": "small", "text": "Short."}, {"id": "big", "text": text})
-    # Library.add_file allows a .jsonl file as large as itself and holds each record to the limit.
+    # Library.add_file allows a .jsonl file as itself and holds each record to the limit.
     with pytest.raises(InputError, match=r'Line 2 \(id "big"\): "text" is 51,600 bytes, over the 1,000-byte'):
         extract(data, filename="big.jsonl", max_bytes=len(data), max_record_bytes=1000)
     with pytest.raises(InputError, match="Line 2"):
@@ -357,7 +357,7 @@ TRAFILATURA_WARNS = """
 import logging
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s")
 from index.errors import InputError
-from index.extract import extract
+from index.ingest.extract import extract
 try:
     extract(b"<html><body></body></html>", filename="empty.html")  # trafilatura: "discarding data"
 except InputError as error:
@@ -377,7 +377,7 @@ def test_trafilatura_warnings_do_not_reach_stderr() -> None:
     assert not [line for line in lines if line.startswith(("WARNING", "ERROR"))], result.stderr
     assert not [line for line in lines if line.split(" ")[1:2] == ["trafilatura"]], result.stderr
     # Kept for whoever debugs quotebot: relayed at DEBUG under quotebot's own logger.
-    assert "DEBUG index.extract trafilatura warning: discarding data" in result.stderr
+    assert "DEBUG index.ingest.extract trafilatura warning: discarding data" in result.stderr
 
 
 def test_a_url_field_inside_a_fetched_file_never_replaces_the_fetched_address(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.extract import Document
+from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from tests.conftest import sample_docs
 from tests.reliability.crash_driver import article_text, question

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import terms
+from index.search.lexical import terms
 
 QUESTION_TOKENS = 32  # word pieces of a question the reader sees (a long chat message is cut)
 SENTENCE_TOKENS = 64  # word pieces of a sentence the reader sees
@@ -31,7 +31,7 @@ READER_FILE = Path(__file__).with_name("reader.pt")
 READER_MODEL_ID = "all-MiniLM-L6-v2"  # the embedding model whose token states the shipped reader reads
 MAX_SPAN_TOKENS = 24  # the longest answer phrase considered
 # Pair features a reader built with `extra` takes: cosine(question, sentence) and the idf-weighted
-# share of the question's terms found in the sentence (index.retrieve's "dense" and "lex").
+# share of the question's terms found in the sentence (index.search.candidates's "dense" and "lex").
 PAIR_FEATURES = ("dense", "lex")
 
 _WORD = re.compile(r"\w+")

@@ -1,4 +1,4 @@
-"""Alembic's environment: run migrations on the connection `index.migrations.upgrade` hands over.
+"""Alembic's environment: run migrations on the connection `index.storage.migrations.upgrade` hands over.
 
 For developers, `alembic -c <ini>` with `sqlalchemy.url` set also works (e.g. to autogenerate a new
 revision against a database at head); quotebot itself never needs an alembic.ini.
@@ -10,8 +10,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import index.store  # noqa: F401  (registers the tables on SQLModel.metadata)
-from index.store import make_engine
+import index.storage.store  # noqa: F401  (registers the tables on SQLModel.metadata)
+from index.storage.store import make_engine
 
 
 def _run(connection: Connection) -> None:
@@ -31,7 +31,7 @@ if _connection is not None:
 else:
     _url = context.config.get_main_option("sqlalchemy.url")
     if not _url:
-        raise SystemExit("set sqlalchemy.url (or call index.migrations.upgrade from code)")
+        raise SystemExit("set sqlalchemy.url (or call index.storage.migrations.upgrade from code)")
     with make_engine(_url).connect() as _conn:
         _run(_conn)
         _conn.commit()

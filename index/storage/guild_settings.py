@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel, col, delete, select
 
-from index.store import Feedback, Question, _now
+from index.storage.store import Feedback, Question, _now
 
 if TYPE_CHECKING:
-    from index.store import Store
+    from index.storage.store import Store
 
 RETENTION_MIN_DAYS = 1
 RETENTION_MAX_DAYS = 3650

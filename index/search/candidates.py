@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from index.lexical import BM25, Vocabulary, term_matrix, terms
-from index.vectors import VectorIndex
+from index.search.lexical import BM25, Vocabulary, term_matrix, terms
+from index.storage.vectors import VectorIndex
 
 
 @dataclass

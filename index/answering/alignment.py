@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from index.embedding import TokenVectors
-from index.lexical import STOPWORDS
+from index.search.lexical import STOPWORDS
 
 ALIGNMENT = (
     "align_min",  # weakest match of a question word in the sentence itself

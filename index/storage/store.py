@@ -35,8 +35,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
-from index import migrations
 from index.errors import StoreError
+from index.storage import migrations
 
 # Also kept in the meta table: quotebots from before Alembic refuse a database whose number is higher.
 # The schema itself is defined by the migrations (index/migrations), which must match these tables.
@@ -546,4 +546,4 @@ class Store:
 
 
 # The per-server settings table lives in its own module; imported here so every Store knows it.
-from index import guild_settings as _guild_settings  # noqa: F401,E402
+from index.storage import guild_settings as _guild_settings  # noqa: F401,E402

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answer import Answer, Ranked
-from index.answering import combine_inputs
+from index.answering.model import combine_inputs
+from index.answering.reader import QUESTION_TOKENS
+from index.answering.scorer import Answer, Ranked
 from index.library import _PAIR, Library, Read, _rarity
-from index.reader import QUESTION_TOKENS
-from index.retrieve import Shelf
+from index.search.candidates import Shelf
 
 # The previous article's answer is kept unless one from elsewhere is this much more confident.
 PREFER_MARGIN = 0.25
@@ -130,7 +130,7 @@ def log_answer(lib: Library, collection: str, answer: Answer, user_id: str | Non
     with its `question_id`."""
     import dataclasses
 
-    from index.store import Question
+    from index.storage.store import Question
 
     q = answer.quote
     qid = lib.store.log_question(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.alignment import ALIGNMENT
-from index.evidence import EVIDENCE
-from index.retrieve import FEATURES
+from index.answering.alignment import ALIGNMENT
+from index.answering.evidence import EVIDENCE
+from index.search.candidates import FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
 # A declined question shows its closest sentence only from this confidence up: unrelated questions

@@ -3,8 +3,8 @@ the retrieval ranking, and the calibrated decision between a confident quote, a 
 it" quote and a decline.
 
 Flow for a batch of questions (`Library._answer_read`; one question is a batch of one):
-1. retrieval proposes candidates and the linear ranker orders them (index.retrieve, index.answer);
-2. the first `shortlist` of them are read by the reader (index.reader): relevance + answer span;
+1. retrieval proposes candidates and the linear ranker orders them (index.search.candidates, index.answering.scorer);
+2. the first `shortlist` of them are read by the reader (index.answering.reader): relevance + answer span;
 3. `AnswerModel.combine` rescores the shortlist from named inputs (COMBINE_INPUTS), the best is the
    quote;
 4. `AnswerModel.confidence` is a logistic model over bounded, named inputs (JUDGE_INPUTS): the
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.evidence import EVIDENCE
-from index.reader import QUESTION_TOKENS, ReaderInput, Reading
-from index.retrieve import FEATURES
+from index.answering.evidence import EVIDENCE
+from index.answering.reader import QUESTION_TOKENS, ReaderInput, Reading
+from index.search.candidates import FEATURES
 
 ANSWER_MODEL_FILE = Path(__file__).with_name("answer_model.json")
 
@@ -50,7 +50,7 @@ JUDGE_INPUTS = (
     "missing_key",  # rarest question term missing from the sentence and its neighbours
     "question_terms",  # content terms in the question, min(n, 12) / 12
     "question_tokens",  # word pieces in the question, min(n, QUESTION_TOKENS) / QUESTION_TOKENS
-    *EVIDENCE,  # the traps of near-miss questions (index.evidence), each bounded (bounded_evidence)
+    *EVIDENCE,  # the traps of near-miss questions (index.answering.evidence), each bounded (bounded_evidence)
     "bias",
 )
 # Evidence values that are counts: scaled to [0, 1] at this many.
@@ -67,7 +67,7 @@ _EVIDENCE_COUNTS = {
 
 
 def bounded_evidence(evidence: np.ndarray) -> np.ndarray:
-    """index.evidence's values with counts scaled to [0, 1] and everything clipped to [-1, 1], so
+    """index.answering.evidence's values with counts scaled to [0, 1] and everything clipped to [-1, 1], so
     that no judge input grows with the length of the question."""
     out = np.asarray(evidence, np.float32).copy()
     for i, name in enumerate(EVIDENCE):
@@ -147,7 +147,7 @@ class AnswerModel:
     shortlist: int = 12
     span_from: float = 0.3  # highlight the answer phrase when the reader is this sure of it
     info: dict[str, object] = field(default_factory=dict)
-    ranker: np.ndarray | None = None  # retrieval ranker weights over index.retrieve.FEATURES
+    ranker: np.ndarray | None = None  # retrieval ranker weights over index.search.candidates.FEATURES
 
     @classmethod
     def default(cls) -> AnswerModel:

@@ -15,7 +15,7 @@ from pathlib import Path
 _WS = re.compile(r"\s+")
 # The shipped suite of chat input that must never be answered with a quote (greetings, thanks,
 # chit-chat, long messages, code, links, emoji, repeated words, commands, other languages).
-ODD_INPUTS = Path(__file__).with_name("data") / "odd_inputs.jsonl"
+ODD_INPUTS = Path(__file__).with_name("odd_inputs.jsonl")
 
 
 def norm(s: str) -> str:

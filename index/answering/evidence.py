@@ -4,7 +4,7 @@ best candidate sentence as the answer to a question.
 SQuAD 2.0's unanswerable questions were written to look answerable: they reuse a sentence's words
 but swap one ("men" for "women", "three" for "two", "imperfections" for "perfections"), negate or
 flip a modifier ("least" for "most"), or ask about something the article never says. Most features
-here look for exactly those traces; `index.alignment` adds the contextual word-matching ones.
+here look for exactly those traces; `index.answering.alignment` adds the contextual word-matching ones.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from index.lexical import terms
-from index.retrieve import _DATE, _NUMBER, Shelf, question_type
+from index.search.candidates import _DATE, _NUMBER, Shelf, question_type
+from index.search.lexical import terms
 
 # Words whose absence from the answer sentence often means the question asks about something
 # the text does not say (SQuAD 2.0's unanswerable questions flip exactly these).
