@@ -21,8 +21,8 @@ from typing import Any, TextIO
 
 from bot.config import Settings, load_settings
 from bot.safe_text import json_line, visible
-from index.answering.scorer import Answer, Quote
 from index.errors import InputError, QuotebotError
+from index.types import Answer, Quote
 
 LOCAL_COLLECTION = "local"
 EXIT_USER = 1

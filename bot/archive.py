@@ -23,9 +23,9 @@ from typing import Any, TextIO
 from bot.config import Settings
 from bot.safe_text import visible
 from index.errors import InputError
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from index.storage.store import Article
+from index.types import Document
 
 PAGE = 200  # articles read (export) or added (import) per batch: bounded memory, one encoding pass each
 

@@ -18,9 +18,9 @@ from typing import Any
 import discord
 
 from bot.config import Settings
-from index.answering.scorer import Answer
 from index.storage import guild_settings as gs
 from index.storage.store import Store
+from index.types import Answer
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot import lanes
-from index.library import AddResult, BulkResult, RefreshResult
+from index.types import AddResult, BulkResult, RefreshResult
 
 log = logging.getLogger("quotebot.metrics")
 

@@ -17,7 +17,7 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.safe_text import visible
-from index.answering.scorer import Answer, ArticleRef, Quote
+from index.types import Answer, ArticleRef, Quote
 
 if TYPE_CHECKING:
     from index.insights import Insights

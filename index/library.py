@@ -54,10 +54,10 @@ from index.answering.reader import (
     Reading,
     bm25_rarity_top,
 )
-from index.answering.scorer import Answer, ArticleRef, Quote, Ranked, Scorer, judge_features, with_alignment
+from index.answering.scorer import Ranked, Scorer, judge_features, with_alignment
 from index.embedding import DEFAULT_MODEL, Embedder, TokenVectors
 from index.errors import FetchError, InputError, NotFound, QuotebotError, StoreError
-from index.ingest.extract import Document, clean_title, extract
+from index.ingest.extract import clean_title, extract
 from index.ingest.fetch import Fetched, FetchPolicy, fetch
 from index.ingest.passages import make_passages
 from index.ingest.sentences import split_sentences
@@ -87,6 +87,7 @@ from index.storage.store import (
     vectors_from_bytes,
 )
 from index.storage.vectors import FLAT, VectorIndex
+from index.types import AddResult, Answer, ArticleInfo, ArticleRef, BulkResult, Document, Quote, RefreshResult
 
 log = logging.getLogger(__name__)
 
@@ -135,74 +136,6 @@ class LibrarySettings:
     @property
     def index_dir(self) -> Path:
         return Path(self.data_dir) / "index"
-
-
-@dataclass(frozen=True)
-class ArticleInfo:
-    """A stored article's metadata (no text)."""
-
-    id: int
-    collection: str
-    title: str
-    url: str | None
-    source_id: str | None
-    kind: str
-    n_sentences: int
-    n_chunks: int
-    n_chars: int
-    added_by: str | None
-    created_at: str
-
-    @classmethod
-    def of(cls, a: Article) -> ArticleInfo:
-        assert a.id is not None
-        return cls(
-            a.id,
-            a.collection,
-            a.title,
-            a.url,
-            a.source_id,
-            a.kind,
-            a.n_sentences,
-            a.n_chunks,
-            len(a.text),
-            a.added_by,
-            a.created_at.isoformat(timespec="seconds"),
-        )
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """The outcome of adding one document: "added", "unchanged" (same text already stored) or "replaced"."""
-
-    article: ArticleInfo
-    status: str
-    dropped: tuple[str, ...] = ()  # lines a scraped web page lost as page furniture (menus, prompts)
-
-
-@dataclass
-class BulkResult:
-    """What a folder, archive, sitemap or feed ingest did: (name, result) per article stored or
-    found unchanged, (name, message) per item that could not be added."""
-
-    added: list[tuple[str, AddResult]]
-    failed: list[tuple[str, str]]
-
-    def counts(self) -> dict[str, int]:
-        out = {"added": 0, "replaced": 0, "unchanged": 0, "failed": len(self.failed)}
-        for _, r in self.added:
-            out[r.status] += 1
-        return out
-
-
-@dataclass
-class RefreshResult:
-    """What `refresh` found for each web article."""
-
-    unchanged: list[ArticleInfo]
-    changed: list[ArticleInfo]
-    gone: list[tuple[ArticleInfo, str]]  # 404 / 410 (removed when asked)
-    failed: list[tuple[ArticleInfo, str]]  # could not be fetched now: left as they are
 
 
 @dataclass

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from index.answering.model import ANSWER_MODEL_FILE, COMBINE_INPUTS, JUDGE_INPUTS, AnswerModel, combine_inputs
 from index.evaluation.metrics import hits
 from index.evaluation.trainingdata import QAQuestion, QASet, read_qa
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings, Read
 from index.search.candidates import FEATURES
+from index.types import Document
 
 
 def listwise(

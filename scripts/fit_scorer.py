@@ -39,10 +39,10 @@ from index.answering.evidence import EVIDENCE, judge_evidence
 from index.answering.scorer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, Scorer, judge_features
 from index.embedding import Embedder, TokenVectors
 from index.evaluation.metrics import hits
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from index.search.candidates import FEATURES, Shelf, candidate_rows, featurize
 from index.search.lexical import terms
+from index.types import Document
 
 
 class Evidence:

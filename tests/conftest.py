@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
+from index.types import Document
 
 REPO = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgres@127.0.0.1:5432/test"

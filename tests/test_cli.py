@@ -385,7 +385,7 @@ def test_subprocesses_with_the_bundled_model(articles: dict[str, Path], tmp_path
 
 def test_a_decline_prints_the_closest_sentence_with_its_confidence() -> None:
     from bot.__main__ import format_answer
-    from index.answering.scorer import Answer, ArticleRef, Quote
+    from index.types import Answer, ArticleRef, Quote
 
     ref = ArticleRef(1, "Weapons report", "https://example.org/r", "r")
     best = Quote("Spokesman John Kirby said so.", ref, 10, 39, 1.0)

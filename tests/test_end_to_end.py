@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import format_answer
-from index.answering.scorer import Answer
 from index.library import Library, LibrarySettings
+from index.types import Answer
 from tests.conftest import EXAMPLE_ARTICLE
 
 C = "local"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.health import HEARTBEAT_FILE, write_heartbeat
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
+from index.types import Document
 from tests.conftest import REPO, pg_schema
 
 

@@ -25,11 +25,10 @@ from bot.client import QuoteBot, collection_of
 from bot.guild_config import guild_config
 from bot.permissions import is_moderator, moderator_check, require_moderator
 from bot.safe_text import visible
-from index.answering.scorer import Answer
 from index.errors import InputError, NotFound, QuotebotError
-from index.library import AddResult, ArticleInfo, BulkResult, RefreshResult
 from index.storage import guild_settings as gs
 from index.storage.store import Question
+from index.types import AddResult, Answer, ArticleInfo, BulkResult, RefreshResult
 
 log = logging.getLogger("quotebot.articles")
 

@@ -24,10 +24,10 @@ from bot.guild_config import GuildConfig, decide, guild_config
 from bot.permissions import guild_check
 from bot.safe_text import visible
 from index.answering import followup
-from index.answering.scorer import Answer
 from index.errors import QuotebotError
 from index.storage import guild_settings as gs
 from index.storage.store import Question
+from index.types import Answer
 
 log = logging.getLogger("quotebot.ask")
 

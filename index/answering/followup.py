@@ -19,9 +19,10 @@ import numpy as np
 
 from index.answering.model import combine_inputs
 from index.answering.reader import QUESTION_TOKENS
-from index.answering.scorer import Answer, Ranked
+from index.answering.scorer import Ranked
 from index.library import _PAIR, Library, Read, _rarity
 from index.search.candidates import Shelf
+from index.types import Answer
 
 # The previous article's answer is kept unless one from elsewhere is this much more confident.
 PREFER_MARGIN = 0.25

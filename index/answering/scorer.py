@@ -21,9 +21,6 @@ from index.answering.evidence import EVIDENCE
 from index.search.candidates import FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
-# A declined question shows its closest sentence only from this confidence up: unrelated questions
-# score under 0.05, near misses 0.2-0.45 (e.g. a correct quote the judge is unsure of).
-SHOW_CLOSEST_FROM = 0.2
 
 # The best candidate's ranking features that the judge also weighs.
 _JUDGED_FEATURES = (
@@ -40,71 +37,6 @@ JUDGE_FEATURES = (
     "bias",
 )
 _ALIGNMENT_SLICE = slice(JUDGE_FEATURES.index(ALIGNMENT[0]), JUDGE_FEATURES.index(ALIGNMENT[-1]) + 1)
-
-
-@dataclass(frozen=True)
-class ArticleRef:
-    """The article a quote comes from."""
-
-    id: int
-    title: str
-    url: str | None
-    source_id: str | None
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A sentence of an article: `text == article.text[start:end]`."""
-
-    text: str
-    article: ArticleRef
-    start: int
-    end: int
-    score: float
-    answer_start: int | None = None  # the answer phrase inside the sentence, as article offsets
-    answer_end: int | None = None
-    page: int | None = None  # 1-based page of a PDF article the sentence is on
-
-    @property
-    def answer_phrase(self) -> str | None:
-        """The highlighted phrase (a slice of `text`), when the reader was sure of one."""
-        if self.answer_start is None or self.answer_end is None:
-            return None
-        return self.text[self.answer_start - self.start : self.answer_end - self.start]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What `Library.ask` returns: a quote with its confidence, or a decline (`quote is None`)."""
-
-    question: str
-    quote: Quote | None
-    confidence: float  # calibrated probability that the best quote is right
-    best: Quote | None = None  # the best candidate even when declining
-    alternatives: list[Quote] = field(default_factory=list)  # next best quotes, other sentences
-    related: list[Quote] = field(default_factory=list)  # nearest passages, shown when declining
-    question_id: int | None = None  # set when the question was logged
-    confident: bool = True  # False: the quote is shown as "this may answer it"
-    # The reader's best answer phrase in `best` (article offsets, probability), shown or not.
-    answer_guess: tuple[int, int, float] | None = None
-
-    @property
-    def answered(self) -> bool:
-        return self.quote is not None
-
-    @property
-    def kind(self) -> str:
-        """ "quote" (confident), "may" (this may answer it) or "decline"."""
-        if self.quote is None:
-            return "decline"
-        return "quote" if self.confident else "may"
-
-    @property
-    def closest(self) -> Quote | None:
-        """The best candidate of a declined question, when it is close enough to be worth showing."""
-        if self.quote is None and self.best is not None and self.confidence >= SHOW_CLOSEST_FROM:
-            return self.best
-        return None
 
 
 @dataclass(frozen=True)

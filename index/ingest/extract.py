@@ -13,7 +13,6 @@ import time
 import unicodedata
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from html import unescape
 from pathlib import PurePosixPath
 from typing import Any
@@ -26,6 +25,7 @@ from markdown_it.common.utils import normalizeReference
 from markdown_it.token import Token
 
 from index.errors import InputError, UnsupportedFormat
+from index.types import Document
 
 __all__ = ["Document", "clean_plain_text", "clean_title", "extract"]
 
@@ -44,28 +44,6 @@ _trafilatura_log = logging.getLogger("trafilatura")
 _trafilatura_log.propagate = False
 if not any(isinstance(handler, _RelayToDebug) for handler in _trafilatura_log.handlers):
     _trafilatura_log.addHandler(_RelayToDebug())
-
-
-@dataclass(frozen=True)
-class Document:
-    """One article's text, ready to be split into sentences and quoted."""
-
-    text: str  # clean article text; quotes will be slices of this exact string
-    title: str
-    url: str | None = None  # source URL if known
-    source_id: str | None = None  # caller-chosen id (the "id" field of a JSON Lines record)
-    kind: str = "text"  # "text" | "markdown" | "html" | "pdf" | "jsonl"
-    # Lines removed as page furniture ("Read more: ...", "Share this article"): only scraped web pages
-    # (HTML, or text extracted with scraped=True) are filtered, so this is empty for every other kind.
-    dropped: tuple[str, ...] = ()
-    # What was changed from the input on the way to `text`, in words (e.g. "CRLF line endings changed to
-    # LF"), or None when `text` is the input exactly. Offsets always index `text`, never the input.
-    normalised: str | None = None
-    # For PDFs: the offset in `text` where each page starts (pages[0] == 0), so the page of a sentence
-    # starting at offset i is bisect.bisect_right(pages, i) (1-based). Empty for other kinds.
-    pages: tuple[int, ...] = ()
-    # The publication date a web page states (trafilatura's metadata), as an ISO date "YYYY-MM-DD".
-    published: str | None = None
 
 
 MAX_TITLE_CHARS = 200

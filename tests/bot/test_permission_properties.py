@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from index.ingest.extract import Document
+from index.types import Document
 from tests.bot.conftest import (
     ADMIN,
     ADMINISTRATOR,

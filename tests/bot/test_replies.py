@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import replies
-from index.answering.scorer import Answer, ArticleRef, Quote
+from index.types import Answer, ArticleRef, Quote
 
 REF = ArticleRef(1, "Rain & sun - a survey, 2024", "https://example.org/a-b?x=1&y=(2)", None)
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.errors import InputError, QuotebotError, UnsupportedFormat
-from index.ingest.extract import Document, clean_plain_text, extract
+from index.ingest.extract import clean_plain_text, extract
+from index.types import Document
 
 SAMPLE = Path("/work/shared/articles/north-korea-artillery-shells.txt")
 SAMPLE_TITLE = "North Korea supplying Putin with deadly weapons for use in Ukraine, warns White House"

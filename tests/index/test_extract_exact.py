@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.ingest.extract import Document, extract
+from index.ingest.extract import extract
 from index.library import Library, LibrarySettings
+from index.types import Document
 from tests.index.test_extract import HTML, SAMPLE, make_pdf
 
 # A server-rules paste whose lines look like page furniture to the web-page filter; it lost 5 of 7.

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering.scorer import Answer, Quote
 from index.embedding import FakeEmbedder
 from index.errors import InputError, NotFound
 from index.ingest.extract import extract
 from index.library import Library, LibrarySettings
 from index.storage.vectors import VectorIndex
+from index.types import Answer, Quote
 from tests.conftest import EXAMPLE_ARTICLE, GARDEN, make_doc, sample_docs
 
 C = "local"

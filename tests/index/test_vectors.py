@@ -191,8 +191,8 @@ def test_library_switches_to_ivf_in_the_background_when_outgrown(tmp_path: Path)
     import time
 
     from index.embedding import FakeEmbedder
-    from index.ingest.extract import Document
     from index.library import Library, LibrarySettings
+    from index.types import Document
 
     lib = Library(LibrarySettings(data_dir=tmp_path, ivf_threshold=300), embedder=FakeEmbedder())
     docs = [

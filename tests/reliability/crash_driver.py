@@ -18,8 +18,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
+from index.types import Document
 
 COLLECTION = "local"
 

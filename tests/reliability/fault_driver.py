@@ -30,9 +30,9 @@ import numpy as np
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound, QuotebotError
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
 from index.storage.vectors import VectorIndex
+from index.types import Document
 from tests.reliability.crash_driver import article_text, question, tag_of
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
+from index.types import Document
 from tests.conftest import REPO
 from tests.reliability.crash_driver import COLLECTION, article_text, question, tag_of
 from tests.reliability.test_crash import check_answerable, index_agrees_with_sql

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering.scorer import Answer
 from index.embedding import FakeEmbedder
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings, _index_ids
 from index.storage.vectors import VectorIndex
+from index.types import Answer, Document
 from tests.conftest import REPO
 from tests.reliability.crash_driver import COLLECTION, article_text, open_library, question, tag_of
 

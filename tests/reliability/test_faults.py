@@ -21,8 +21,8 @@ from sqlalchemy import event
 
 from index.embedding import FakeEmbedder
 from index.errors import InputError
-from index.ingest.extract import Document
 from index.library import INSERT_ARTICLES, Library, LibrarySettings, _passage_vectors
+from index.types import Document
 from tests.conftest import REPO, fake_model_cli
 from tests.reliability.crash_driver import article_text, question
 

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from index.errors import InputError, QuotebotError, UnsupportedFormat
-from index.ingest.extract import Document
 from index.ingest.sentences import MAX_SENTENCE_CHARS
 from index.library import Library, LibrarySettings
 from index.storage.store import Question
+from index.types import Document
 from tests.conftest import sample_docs
 from tests.index.test_extract import PDF_PAGES, encrypt_pdf, make_pdf, pdf_from_objects
 

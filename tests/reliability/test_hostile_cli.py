@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import format_answer
-from index.answering.scorer import Answer, ArticleRef, Quote
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.library import Library, LibrarySettings
+from index.types import Answer, ArticleRef, Quote
 from tests.conftest import FAKE_MODEL, fake_model_cli
 
 # What must never reach a terminal raw: C0 controls but tab and newline, DEL, C1, bidi embeddings,

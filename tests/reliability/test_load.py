@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.ingest.extract import Document
 from index.library import Library, LibrarySettings
+from index.types import Document
 from tests.conftest import sample_docs
 from tests.reliability.crash_driver import article_text, question
 
