@@ -20,7 +20,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from index.library import Library
-from index.storage.store import Article, Feedback, Question, Store
+from index.storage.models import Article, Feedback, Question
+from index.storage.store import Store
 
 MAX_QUESTIONS = 50_000  # rows read for one report (the newest)
 MAX_TOPIC_QUESTIONS = 500  # declined questions embedded for topics (the newest)

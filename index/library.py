@@ -74,18 +74,8 @@ from index.ingest.sources import (
 )
 from index.search.candidates import FEATURES, Shelf, ShelfRows, candidate_rows, featurize
 from index.search.lexical import terms
-from index.storage.store import (
-    Article,
-    Chunk,
-    Meta,
-    Question,
-    Sentence,
-    Store,
-    content_hash,
-    describe_db_error,
-    vector_bytes,
-    vectors_from_bytes,
-)
+from index.storage.models import Article, Chunk, Meta, Question, Sentence
+from index.storage.store import Store, content_hash, describe_db_error, vector_bytes, vectors_from_bytes
 from index.storage.vectors import FLAT, VectorIndex
 from index.types import AddResult, Answer, ArticleInfo, ArticleRef, BulkResult, Document, Quote, RefreshResult
 

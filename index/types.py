@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from index.storage.store import Article
+    from index.storage.models import Article
 
 # A declined question shows its closest sentence only from this confidence up: unrelated questions
 # score under 0.05, near misses 0.2-0.45 (e.g. a correct quote the judge is unsure of).

@@ -131,7 +131,7 @@ def log_answer(lib: Library, collection: str, answer: Answer, user_id: str | Non
     with its `question_id`."""
     import dataclasses
 
-    from index.storage.store import Question
+    from index.storage.models import Question
 
     q = answer.quote
     qid = lib.store.log_question(

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column
-from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel import col, delete, select
 
-from index.storage.store import Feedback, Question, _now
+from index.storage.models import Feedback, GuildSettings, Question, _now
 
 if TYPE_CHECKING:
     from index.storage.store import Store
@@ -38,22 +37,6 @@ FIELDS = (
     "retention_days",
     "private_answers",
 )
-
-
-class GuildSettings(SQLModel, table=True):
-    """A server's /config settings; NULL columns fall back to config.toml."""
-
-    collection: str = Field(primary_key=True, max_length=64)
-    threshold: float | None = None  # quote confidently from this confidence
-    may_threshold: float | None = None  # "this may answer it" from this confidence
-    moderator_role_ids: str | None = Field(default=None, max_length=1024)
-    admin_role_ids: str | None = Field(default=None, max_length=1024)
-    answer_channel_ids: str | None = Field(default=None, max_length=2048)  # NULL: every channel
-    auto_answer_channel_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    retention_days: int | None = None
-    private_answers: bool | None = None
-    updated_by: str | None = Field(default=None, max_length=64)
-    updated_at: datetime = Field(default_factory=_now)
 
 
 def encode_ids(ids: Iterable[int] | None) -> str | None:

@@ -13,19 +13,11 @@ import json
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    LargeBinary,
-    Text,
-    UniqueConstraint,
     event,
     func,
 )
@@ -33,122 +25,21 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
+from sqlmodel import Session, col, create_engine, delete, select, update
 
 from index.errors import StoreError
 from index.storage import migrations
-
-# Also kept in the meta table: quotebots from before Alembic refuse a database whose number is higher.
-# The schema itself is defined by the migrations (index/migrations), which must match these tables.
-SCHEMA_VERSION = 1
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Article(SQLModel, table=True):
-    """One article of one collection; `text` is the exact string every quote is sliced from."""
-
-    __table_args__ = (
-        UniqueConstraint("collection", "content_hash", name="uq_article_content"),
-        Index("ix_article_collection_source", "collection", "source_id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    collection: str = Field(index=True, max_length=64)
-    source_id: str | None = Field(default=None, max_length=512)
-    title: str = Field(max_length=512)
-    url: str | None = Field(default=None, max_length=2048)
-    kind: str = Field(default="text", max_length=16)
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    content_hash: str = Field(max_length=64)
-    n_sentences: int = 0
-    n_chunks: int = 0
-    added_by: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=_now)
-    # What the source said about itself (web pages: refresh validators; PDFs: page starts).
-    etag: str | None = Field(default=None, max_length=512)
-    last_modified: str | None = Field(default=None, max_length=64)
-    published: str | None = Field(default=None, max_length=32)  # ISO date, when the page gives one
-    fetched_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
-    pages: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON: page start offsets
-
-
-class Sentence(SQLModel, table=True):
-    """A sentence as offsets into its article's text, with its embedding (float32 bytes)."""
-
-    __table_args__ = (Index("ix_sentence_collection_article", "collection", "article_id", "ordinal"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    collection: str = Field(max_length=64)
-    article_id: int = Field(foreign_key="article.id", ondelete="CASCADE")
-    ordinal: int
-    start: int
-    end: int
-    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class Chunk(SQLModel, table=True):
-    """A passage: a window of consecutive sentences `[first, last]` (ordinals) of one article.
-
-    The chunk's id is its id in the FAISS index.
-    """
-
-    __table_args__ = (Index("ix_chunk_collection_article", "collection", "article_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    collection: str = Field(max_length=64)
-    article_id: int = Field(foreign_key="article.id", ondelete="CASCADE")
-    first: int
-    last: int
-    start: int
-    end: int
-
-
-class Question(SQLModel, table=True):
-    """A question asked, with what the bot answered: feeds /unanswered and quality work."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    collection: str = Field(index=True, max_length=64)
-    user_id: str | None = Field(default=None, max_length=64)
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    answered: bool = False
-    article_id: int | None = Field(default=None)
-    start: int | None = None
-    end: int | None = None
-    score: float | None = None
-    created_at: datetime = Field(default_factory=_now, index=True)
-
-
-class Feedback(SQLModel, table=True):
-    """A helpful / not helpful vote on an answer; one per user and question (last vote wins)."""
-
-    __table_args__ = (UniqueConstraint("question_id", "user_id", name="uq_feedback_vote"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    question_id: int = Field(foreign_key="question.id", ondelete="CASCADE", index=True)
-    collection: str = Field(max_length=64)
-    user_id: str = Field(max_length=64)
-    helpful: bool
-    created_at: datetime = Field(default_factory=_now)
-
-
-class CollectionState(SQLModel, table=True):
-    """A collection's write generation: bumped in the same transaction as every change to its
-    articles; the index file records the generation it was built at (a stale index never passes)."""
-
-    collection: str = Field(primary_key=True, max_length=64)
-    generation: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-
-
-class Meta(SQLModel, table=True):
-    """Key/value facts about the database itself (schema version)."""
-
-    key: str = Field(primary_key=True, max_length=64)
-    value: str = Field(max_length=256)
+from index.storage.models import (
+    SCHEMA_VERSION,
+    Article,
+    Chunk,
+    CollectionState,
+    Feedback,
+    Meta,
+    Question,
+    Sentence,
+    _now,
+)
 
 
 def describe_db_error(e: BaseException, path: Path | None = None) -> str:
@@ -543,7 +434,3 @@ class Store:
                 .limit(limit)
             ).all()
             return [(r[0], int(r[1])) for r in rows]
-
-
-# The per-server settings table lives in its own module; imported here so every Store knows it.
-from index.storage import guild_settings as _guild_settings  # noqa: F401,E402

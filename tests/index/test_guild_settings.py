@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import select
 
 from index.storage import guild_settings as gs
-from index.storage.store import Feedback, Question, Store
+from index.storage.models import Feedback, Question
+from index.storage.store import Store
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from sqlmodel import select
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.library import Library, LibrarySettings
-from index.storage.store import SCHEMA_VERSION, Feedback, Meta, Question, Store
+from index.storage.models import SCHEMA_VERSION, Feedback, Meta, Question
+from index.storage.store import Store
 from tests.conftest import make_doc, sample_docs
 
 TABLES = {"article", "sentence", "chunk", "question", "feedback", "meta"}

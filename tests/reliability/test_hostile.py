@@ -17,7 +17,7 @@ from sqlmodel import select
 from index.errors import InputError, QuotebotError, UnsupportedFormat
 from index.ingest.sentences import MAX_SENTENCE_CHARS
 from index.library import Library, LibrarySettings
-from index.storage.store import Question
+from index.storage.models import Question
 from index.types import Document
 from tests.conftest import sample_docs
 from tests.index.test_extract import PDF_PAGES, encrypt_pdf, make_pdf, pdf_from_objects
@@ -210,7 +210,7 @@ def test_fuzz_add_bytes_stores_quotable_text_or_changes_nothing(
         with lib.store.session() as s:
             from sqlmodel import select
 
-            from index.storage.store import Sentence
+            from index.storage.models import Sentence
 
             rows = s.exec(select(Sentence).where(Sentence.article_id == art.id)).all()
         assert rows and all(0 <= r.start < r.end <= len(art.text) for r in rows)

@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import index.storage.store  # noqa: F401  (registers the tables on SQLModel.metadata)
+import index.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from index.storage.store import make_engine
 
 
