@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import index.ingest.extract
+import index.ingest.extract.markdown
 from index.errors import InputError
 from index.ingest.extract import extract
 from index.ingest.sentences import split_sentences
@@ -97,7 +97,7 @@ def test_quotes_are_slices_of_the_rendered_text() -> None:
 
 
 def test_a_large_file_is_parsed_in_pieces_without_splitting_a_fence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index.ingest.extract, "_MARKDOWN_CHUNK_CHARS", 200)
+    monkeypatch.setattr(index.ingest.extract.markdown, "_MARKDOWN_CHUNK_CHARS", 200)
     code = "```\nfirst line of code\n\n\nstill the same block\n```"
     section = "## Part\n\nA sentence of prose that fills the piece a little.\n\n" + code + "\n\n"
     _, text = render("# Big\n\n" + section * 30)
@@ -107,7 +107,7 @@ def test_a_large_file_is_parsed_in_pieces_without_splitting_a_fence(monkeypatch:
 
 
 def test_link_references_defined_in_a_later_piece_still_make_links(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index.ingest.extract, "_MARKDOWN_CHUNK_CHARS", 200)
+    monkeypatch.setattr(index.ingest.extract.markdown, "_MARKDOWN_CHUNK_CHARS", 200)
     prose = "".join(f"Paragraph {i} points to [the guide][guide] for details.\n\n" for i in range(20))
     _, text = render("# Refs\n\n" + prose + "[guide]: https://example.org/guide\n")
     assert text.count("points to the guide for details.") == 20
@@ -115,7 +115,7 @@ def test_link_references_defined_in_a_later_piece_still_make_links(monkeypatch: 
 
 
 def test_a_markdown_file_over_the_time_limit_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index.ingest.extract, "_MARKDOWN_CHUNK_CHARS", 4096)
+    monkeypatch.setattr(index.ingest.extract.markdown, "_MARKDOWN_CHUNK_CHARS", 4096)
     # ~100 KB of unclosed image brackets: markdown-it-py reads these at only ~20 KB/s.
     slow = "# Slow\n\n" + ("![" * 50 + "\n\n") * 1_000
     started = time.monotonic()
