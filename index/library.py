@@ -72,8 +72,10 @@ from index.ingest.sources import (
     paste_key,
     zip_members,
 )
-from index.search.candidates import FEATURES, Shelf, ShelfRows, candidate_rows, featurize
+from index.search.candidates import candidate_rows
+from index.search.features import FEATURES, featurize
 from index.search.lexical import terms
+from index.search.shelf import Shelf, ShelfRows
 from index.storage.models import Article, Chunk, Meta, Question, Sentence
 from index.storage.store import Store, content_hash, describe_db_error, vector_bytes, vectors_from_bytes
 from index.storage.vectors import FLAT, VectorIndex

@@ -34,7 +34,7 @@ from index.answering.model import ANSWER_MODEL_FILE, COMBINE_INPUTS, JUDGE_INPUT
 from index.evaluation.metrics import hits
 from index.evaluation.trainingdata import QAQuestion, QASet, read_qa
 from index.library import Library, LibrarySettings, Read
-from index.search.candidates import FEATURES
+from index.search.features import FEATURES
 from index.types import Document
 
 

@@ -40,8 +40,10 @@ from index.answering.scorer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, 
 from index.embedding import Embedder, TokenVectors
 from index.evaluation.metrics import hits
 from index.library import Library, LibrarySettings
-from index.search.candidates import FEATURES, Shelf, candidate_rows, featurize
+from index.search.candidates import candidate_rows
+from index.search.features import FEATURES, featurize
 from index.search.lexical import terms
+from index.search.shelf import Shelf
 from index.types import Document
 
 

@@ -14,8 +14,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from index.search.candidates import _DATE, _NUMBER, Shelf, question_type
+from index.search.features import row as named_row
 from index.search.lexical import terms
+from index.search.questions import _DATE, _NUMBER, question_type
+from index.search.shelf import Shelf
 
 # Words whose absence from the answer sentence often means the question asks about something
 # the text does not say (SQuAD 2.0's unanswerable questions flip exactly these).
@@ -137,36 +139,36 @@ def judge_evidence(shelf: Shelf, question: str, row: int, runner_up: int | None 
     qtype = question_type(question)
     article_lower = article.lower()
     runner_up_here = runner_up is not None and int(shelf.article_ids[runner_up]) == aid
-    return np.array(
-        [
-            float(bool(qs) and all(t in set(st) for t in qs)),
-            len(bigrams & set(pairwise(st))) / max(1, len(bigrams)),
-            sum(weight(t) for t in qs if t in set(prev)) / total,
-            sum(weight(t) for t in qs if t in set(nxt)) / total,
-            len(missing) / max(1, len(qs)),
-            max((weight(t) for t in missing if t not in article_terms), default=0.0) / max_idf,
-            sum(1 for c in cap_terms if c not in ctx_terms) / len(cap_terms) if cap_terms else 0.0,
-            sum(1 for x in numbers if x not in text) / len(numbers) if numbers else 0.0,
-            float(bool(_NEGATION.search(question)) != bool(_NEGATION.search(text))),
-            float(len(mods - ctx_tokens)),
-            float(bool(mods - ctx_tokens)),
-            float(sum(1 for c in caps if c not in article_lower)),
-            float(sum(1 for c in caps if c not in ctx_text)),
-            float(qtype == "number"),
-            float(qtype == "date"),
-            float(qtype == "person"),
-            float(qtype == "place"),
-            float(bool(_NEGATION.search(question))),
-            float(len(qs)),
-            *_swap_evidence(question, ctx_text, qs, st, ctx_terms, article_terms),
-            float(runner_up_here),
-            float(runner_up_here and runner_up is not None and abs(runner_up - row) == 1),
-            float(len(question.split())),
-            _answer_adjacent(frozenset(qs), question, text, qtype),
-            *_wh_evidence(question),
-        ],
-        np.float32,
-    )
+    values = {
+        "full_coverage": float(bool(qs) and all(t in set(st) for t in qs)),
+        "bigram": len(bigrams & set(pairwise(st))) / max(1, len(bigrams)),
+        "lex_prev": sum(weight(t) for t in qs if t in set(prev)) / total,
+        "lex_next": sum(weight(t) for t in qs if t in set(nxt)) / total,
+        "missing_share": len(missing) / max(1, len(qs)),
+        "missing_unseen": max((weight(t) for t in missing if t not in article_terms), default=0.0) / max_idf,
+        "caps_missing": sum(1 for c in cap_terms if c not in ctx_terms) / len(cap_terms)
+        if cap_terms
+        else 0.0,
+        "numbers_missing": sum(1 for x in numbers if x not in text) / len(numbers) if numbers else 0.0,
+        "negation_mismatch": float(bool(_NEGATION.search(question)) != bool(_NEGATION.search(text))),
+        "modifiers_missing": float(len(mods - ctx_tokens)),
+        "any_modifier_missing": float(bool(mods - ctx_tokens)),
+        "caps_not_in_article": float(sum(1 for c in caps if c not in article_lower)),
+        "caps_not_nearby": float(sum(1 for c in caps if c not in ctx_text)),
+        "q_number": float(qtype == "number"),
+        "q_date": float(qtype == "date"),
+        "q_person": float(qtype == "person"),
+        "q_place": float(qtype == "place"),
+        "q_negated": float(bool(_NEGATION.search(question))),
+        "q_terms": float(len(qs)),
+        **_swap_evidence(question, ctx_text, qs, st, ctx_terms, article_terms),
+        "second_same_article": float(runner_up_here),
+        "second_adjacent": float(runner_up_here and runner_up is not None and abs(runner_up - row) == 1),
+        "q_words": float(len(question.split())),
+        "answer_adjacent": _answer_adjacent(frozenset(qs), question, text, qtype),
+        **_wh_evidence(question),
+    }
+    return named_row(EVIDENCE, values)
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -254,7 +256,7 @@ def _swap_evidence(
     st: list[str],
     ctx_terms: set[str],
     article_terms: frozenset[str],
-) -> list[float]:
+) -> dict[str, float]:
     """Traces of a swapped, flipped or reordered word (see the module docstring)."""
     qw = _WORD.findall(question.lower())
     cw = set(_WORD.findall(ctx_text))
@@ -282,17 +284,17 @@ def _swap_evidence(
     discord = sum(1 for i, j in pairs if seq[i] > seq[j]) / len(pairs) if pairs else 0.0
     spread = (max(seq) - min(seq) + 1) / len(seq) if seq else 0.0
     elsewhere = sum(1 for t in qs if t not in ctx_terms and t in article_terms) / max(1, len(qs))
-    return [
-        float(flips > 0),
-        float(opposites > 0),
-        float(numbers_absent),
-        float(quantifiers_absent),
-        float(limiting_extra),
-        discord,
-        spread,
-        float(len(absent)),
-        elsewhere,
-    ]
+    return {
+        "affix_flip": float(flips > 0),
+        "antonym": float(opposites > 0),
+        "number_words_missing": float(numbers_absent),
+        "quantifier_missing": float(quantifiers_absent),
+        "quantifier_extra": float(limiting_extra),
+        "order_discord": discord,
+        "match_spread": spread,
+        "words_missing": float(len(absent)),
+        "missing_in_article": elsewhere,
+    }
 
 
 _SENTENCE_WORD = re.compile(r"[\w'’-]+")
@@ -325,7 +327,10 @@ def _answer_adjacent(
     return float(any(fits(j, words[j]) for j in near))
 
 
-def _wh_evidence(question: str) -> list[float]:
+def _wh_evidence(question: str) -> dict[str, float]:
     words = question.lower().split()
     first = words[0] if words else ""
-    return [float(first == w) for w in _WH] + [float(w in words) for w in _WH]
+    return {
+        **{f"wh_first_{w}": float(first == w) for w in _WH},
+        **{f"wh_{w}": float(w in words) for w in _WH},
+    }

@@ -21,7 +21,7 @@ from index.answering.model import combine_inputs
 from index.answering.reader import QUESTION_TOKENS
 from index.answering.scorer import Ranked
 from index.library import _PAIR, Library, Read, _rarity
-from index.search.candidates import Shelf
+from index.search.shelf import Shelf
 from index.types import Answer
 
 # The previous article's answer is kept unless one from elsewhere is this much more confident.

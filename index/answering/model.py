@@ -26,7 +26,7 @@ import numpy as np
 
 from index.answering.evidence import EVIDENCE
 from index.answering.reader import QUESTION_TOKENS, ReaderInput, Reading
-from index.search.candidates import FEATURES
+from index.search.features import FEATURES, columns, row
 
 ANSWER_MODEL_FILE = Path(__file__).with_name("answer_model.json")
 
@@ -85,15 +85,16 @@ def combine_inputs(readings: list[Reading], ranker_scores: np.ndarray) -> np.nda
     """(len(readings), len(COMBINE_INPUTS)) for a shortlist in ranker order."""
     n = len(readings)
     rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
-    out = np.zeros((n, len(COMBINE_INPUTS)), np.float32)
     if n == 0:
-        return out
-    out[:, 0] = rel
-    out[:, 1] = rel - rel.max()
-    out[:, 2] = [r.span_probability for r in readings]
-    out[:, 3] = np.clip(ranker_scores - ranker_scores.max(), -20, 0)
-    out[:, 4] = np.arange(n) / max(n, 1)
-    return out
+        return np.zeros((0, len(COMBINE_INPUTS)), np.float32)
+    values = {
+        "relevance": rel,
+        "relevance_rel": rel - rel.max(),
+        "span": [r.span_probability for r in readings],
+        "ranker": np.clip(ranker_scores - ranker_scores.max(), -20, 0),
+        "rank_pos": np.arange(n) / max(n, 1),
+    }
+    return columns(COMBINE_INPUTS, values, n)
 
 
 def judge_inputs(
@@ -127,7 +128,7 @@ def judge_inputs(
     }
     ev = bounded_evidence(evidence if evidence is not None else np.zeros(len(EVIDENCE), np.float32))
     vals.update(zip(EVIDENCE, map(float, ev), strict=True))
-    return np.array([vals[k] for k in JUDGE_INPUTS], np.float32)
+    return row(JUDGE_INPUTS, vals)
 
 
 def _sigmoid(x: float) -> float:

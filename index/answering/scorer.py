@@ -18,7 +18,7 @@ import numpy as np
 
 from index.answering.alignment import ALIGNMENT
 from index.answering.evidence import EVIDENCE
-from index.search.candidates import FEATURES
+from index.search.features import FEATURES
 
 SCORER_FILE = Path(__file__).with_name("scorer.json")
 

@@ -1,0 +1,212 @@
+"""A `Shelf`: the in-memory, read-only view of one collection that questions are answered from.
+
+Sentence offsets and vectors, a BM25 index over sentences, article texts and titles, and the FAISS
+passage index. Changes produce a new `Shelf` (copy on write) that is swapped in whole, so a question
+never sees half an update, and a reindex can build the next shelf while questions are still
+answered from the current one. `ShelfRows` is what a shelf is built from (read from SQL, or the
+rows an ingest batch just stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from index.search.lexical import BM25, Vocabulary, term_matrix, terms
+from index.search.questions import _CAPITALISED, _DATE, _NUMBER
+from index.storage.vectors import VectorIndex
+
+
+@dataclass
+class ShelfRows:
+    """Sentence rows of some articles, ordered by (article id, ordinal)."""
+
+    sentence_ids: np.ndarray  # int64
+    article_ids: np.ndarray  # int64
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+    vectors: np.ndarray  # float32 (n, dim)
+    texts: dict[int, str]  # article id -> text
+    titles: dict[int, str]  # article id -> title
+    chunks: dict[int, tuple[int, int, int]]  # chunk id -> (article id, first ordinal, last ordinal)
+    refs: dict[int, tuple[str | None, str | None]] = field(
+        default_factory=dict
+    )  # article id -> (url, source id)
+
+
+@dataclass(frozen=True)
+class SentenceFacts:
+    """What the question-type features need to know about each sentence, computed once at build."""
+
+    has_number: np.ndarray  # bool
+    has_date: np.ndarray  # bool
+    names: list[frozenset[str]]  # terms of capitalised words (names, places) after the first word
+
+    @classmethod
+    def of(cls, texts: list[str]) -> SentenceFacts:
+        return cls(
+            np.array([bool(_NUMBER.search(t)) for t in texts], bool),
+            np.array([bool(_DATE.search(t)) for t in texts], bool),
+            [frozenset(terms(" ".join(_CAPITALISED.findall(t)))) for t in texts],
+        )
+
+    def take(self, idx: np.ndarray) -> SentenceFacts:
+        return SentenceFacts(self.has_number[idx], self.has_date[idx], [self.names[i] for i in idx.tolist()])
+
+    def plus(self, other: SentenceFacts) -> SentenceFacts:
+        return SentenceFacts(
+            np.concatenate([self.has_number, other.has_number]),
+            np.concatenate([self.has_date, other.has_date]),
+            self.names + other.names,
+        )
+
+
+@dataclass
+class Shelf:
+    """Everything needed to answer questions on one collection, read-only once built."""
+
+    collection: str
+    dim: int
+    sentence_ids: np.ndarray
+    article_ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    vectors: np.ndarray
+    counts: sp.csr_matrix
+    vocab: Vocabulary
+    texts: dict[int, str]
+    titles: dict[int, str]
+    title_terms: dict[int, frozenset[str]]
+    chunks: dict[int, tuple[int, int, int]]
+    refs: dict[int, tuple[str | None, str | None]]
+    facts: SentenceFacts
+    passages: VectorIndex
+    bm25: BM25 = field(init=False)
+    article_base: dict[int, int] = field(init=False)
+    lengths: np.ndarray = field(init=False)
+    _article_terms: dict[int, frozenset[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._article_terms = {}
+        self.bm25 = BM25(self.counts)
+        self.lengths = self.bm25.lengths
+        arts, first_rows = np.unique(self.article_ids, return_index=True)
+        self.article_base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
+
+    def chunk_rows(self, chunk_id: int) -> range:
+        """Shelf rows of a passage's sentences (empty if the passage is gone)."""
+        c = self.chunks.get(chunk_id)
+        if c is None or c[0] not in self.article_base:
+            return range(0)
+        base = self.article_base[c[0]]
+        return range(base + c[1], base + c[2] + 1)
+
+    @property
+    def size(self) -> int:
+        return len(self.sentence_ids)
+
+    @classmethod
+    def from_rows(cls, collection: str, dim: int, rows: ShelfRows, passages: VectorIndex) -> Shelf:
+        vocab = Vocabulary()
+        texts = _sentence_texts(rows)
+        counts = term_matrix([terms(t) for t in texts], vocab)
+        return cls(
+            collection,
+            dim,
+            rows.sentence_ids,
+            rows.article_ids,
+            rows.starts,
+            rows.ends,
+            rows.vectors,
+            counts,
+            vocab,
+            dict(rows.texts),
+            dict(rows.titles),
+            {a: frozenset(terms(t)) for a, t in rows.titles.items()},
+            dict(rows.chunks),
+            dict(rows.refs),
+            SentenceFacts.of(texts),
+            passages,
+        )
+
+    def with_rows(self, rows: ShelfRows) -> Shelf:
+        """A new shelf with these (newer) articles appended; the vector index is shared."""
+        vocab = Vocabulary()
+        vocab.ids = dict(self.vocab.ids)
+        texts_new = _sentence_texts(rows)
+        new_counts = term_matrix([terms(t) for t in texts_new], vocab)
+        old = self.counts.copy()
+        old.resize((old.shape[0], max(1, len(vocab))))
+        new_counts.resize((new_counts.shape[0], max(1, len(vocab))))
+        texts = {**self.texts, **rows.texts}
+        titles = {**self.titles, **rows.titles}
+        title_terms = {**self.title_terms, **{a: frozenset(terms(t)) for a, t in rows.titles.items()}}
+        shelf = Shelf(
+            self.collection,
+            self.dim,
+            np.concatenate([self.sentence_ids, rows.sentence_ids]),
+            np.concatenate([self.article_ids, rows.article_ids]),
+            np.concatenate([self.starts, rows.starts]),
+            np.concatenate([self.ends, rows.ends]),
+            np.concatenate([self.vectors, rows.vectors]),
+            sp.vstack([old, new_counts], format="csr"),
+            vocab,
+            texts,
+            titles,
+            title_terms,
+            {**self.chunks, **rows.chunks},
+            {**self.refs, **rows.refs},
+            self.facts.plus(SentenceFacts.of(texts_new)),
+            self.passages,
+        )
+        # Terms of a whole article cost a pass over its text (seconds for a 10 MB article): keep them.
+        shelf._article_terms.update((a, t) for a, t in self._article_terms.items() if a not in rows.texts)
+        return shelf
+
+    def without_articles(self, article_ids: set[int]) -> Shelf:
+        keep = ~np.isin(self.article_ids, np.fromiter(article_ids, np.int64, len(article_ids)))
+        idx = np.flatnonzero(keep)
+        shelf = Shelf(
+            self.collection,
+            self.dim,
+            self.sentence_ids[idx],
+            self.article_ids[idx],
+            self.starts[idx],
+            self.ends[idx],
+            self.vectors[idx],
+            self.counts[idx],
+            self.vocab,
+            {a: t for a, t in self.texts.items() if a not in article_ids},
+            {a: t for a, t in self.titles.items() if a not in article_ids},
+            {a: t for a, t in self.title_terms.items() if a not in article_ids},
+            {c: v for c, v in self.chunks.items() if v[0] not in article_ids},
+            {a: r for a, r in self.refs.items() if a not in article_ids},
+            self.facts.take(idx),
+            self.passages,
+        )
+        shelf._article_terms.update((a, t) for a, t in self._article_terms.items() if a not in article_ids)
+        return shelf
+
+    def article_terms(self, article_id: int) -> frozenset[str]:
+        """Every term of an article (computed on first use, then cached)."""
+        got = self._article_terms.get(article_id)
+        if got is None:
+            got = self._article_terms[article_id] = frozenset(terms(self.texts[article_id]))
+        return got
+
+    def neighbourhood(self, row: int) -> list[int]:
+        """`row` with its previous and next sentence where they are of the same article, in order."""
+        aid = int(self.article_ids[row])
+        return [r for r in (row - 1, row, row + 1) if 0 <= r < self.size and int(self.article_ids[r]) == aid]
+
+    def sentence_text(self, row: int) -> str:
+        return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]
+
+
+def _sentence_texts(rows: ShelfRows) -> list[str]:
+    return [
+        rows.texts[a][s:e]
+        for a, s, e in zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True)
+    ]

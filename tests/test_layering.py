@@ -1,0 +1,190 @@
+"""The layering, checked from the source: which room may import which, and no import cycles.
+
+Every `import` / `from ... import` in bot/ and index/ counts, at module level or inside a function
+(a lazy import that dodges a cycle is still a cycle of ideas); only imports under
+`if TYPE_CHECKING:` are left out (they never run).
+
+    index/ never imports discord or bot/ (it is the library the bot, the CLI and the fit scripts share)
+    index.types, index.errors      leaves: import nothing else of the project at run time
+    index.ingest, index.storage    article -> rows; neither imports search/, answering/, the facade
+    index.search                   candidates over a shelf: may use storage/, not answering/
+    index.answering                ranking, reading, deciding: may use search/ and storage/
+    index.library                  the facade over all of the above
+    index.evaluation               measures the library: nothing in the pipeline imports it
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("index", "bot")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    """Every module name this module imports at run time (absolute, resolved)."""
+
+    def visit(node: ast.AST) -> Iterator[str]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                yield from (name for other in child.orelse for name in visit_one(other))
+                continue
+            yield from visit_one(child)
+
+    def visit_one(node: ast.AST) -> Iterator[str]:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base if is_package else base[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            yield source
+            for alias in node.names:  # `from index.storage import store` imports index.storage.store
+                yield f"{source}.{alias.name}"
+        yield from visit(node)
+
+    yield from visit(tree)
+
+
+def _graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = set(_imports(tree, name, path.name == "__init__.py"))
+        graph[name] = found
+    return graph
+
+
+GRAPH = _graph()
+PROJECT = set(GRAPH)
+
+
+def _project_imports(module: str) -> set[str]:
+    """The project's modules `module` imports (names of attributes that are not modules dropped)."""
+    return {m for m in GRAPH[module] if m in PROJECT and m != module}
+
+
+def _in(module: str, room: str) -> bool:
+    return module == room or module.startswith(room + ".")
+
+
+def test_the_graph_is_read() -> None:
+    # A broken parser would make every rule below pass vacuously.
+    assert "index.library" in GRAPH and "bot.client" in GRAPH
+    assert "index.storage.store" in _project_imports("index.library")
+    assert any(m.startswith("discord") for m in GRAPH["bot.client"])
+
+
+def test_index_never_imports_discord_or_the_bot() -> None:
+    bad = sorted(
+        f"{m} imports {dep}"
+        for m in PROJECT
+        if _in(m, "index")
+        for dep in GRAPH[m]
+        if _in(dep, "discord") or _in(dep, "bot")
+    )
+    assert not bad, bad
+
+
+RULES = [
+    # (room, rooms it must not import)
+    ("index.types", ["index.ingest", "index.storage", "index.search", "index.answering", "index.library"]),
+    ("index.errors", ["index.ingest", "index.storage", "index.search", "index.answering", "index.library"]),
+    ("index.ingest", ["index.storage", "index.search", "index.answering", "index.library"]),
+    ("index.storage", ["index.ingest", "index.search", "index.answering", "index.library"]),
+    ("index.search", ["index.answering", "index.library", "index.ingest"]),
+    ("index.answering", ["index.library", "index.ingest"]),
+]
+
+
+@pytest.mark.parametrize(("room", "forbidden"), RULES, ids=[r for r, _ in RULES])
+def test_rooms_import_only_what_is_below_them(room: str, forbidden: list[str]) -> None:
+    bad = sorted(
+        f"{m} imports {dep}"
+        for m in PROJECT
+        if _in(m, room)
+        for dep in _project_imports(m)
+        if any(_in(dep, f) for f in forbidden)
+    )
+    assert not bad, bad
+
+
+def test_nothing_in_the_pipeline_imports_evaluation() -> None:
+    bad = sorted(
+        f"{m} imports {dep}"
+        for m in PROJECT
+        if _in(m, "index") and not _in(m, "index.evaluation")
+        for dep in _project_imports(m)
+        if _in(dep, "index.evaluation")
+    )
+    assert not bad, bad
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), plus self-loops."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = 0
+
+    def edges(m: str) -> set[str]:
+        # A package's __init__ is imported along with any of its modules: ignore that edge (it is
+        # not a cycle of ideas), but keep imports *from* an __init__ with content.
+        return {d for d in _project_imports(m) if not _in(m, d)}
+
+    def strong(v: str) -> None:
+        nonlocal counter
+        index_of[v] = low[v] = counter
+        counter += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges(v):
+            if w not in index_of:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index_of[w])
+        if low[v] == index_of[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for m in sorted(PROJECT):
+        if m not in index_of:
+            strong(m)
+    return out
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles() == []
