@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import brotli
 import pytest
 
-import index.ingest.fetch
+import index.ingest.fetch.transport
 from index.errors import FetchError
 from index.ingest.fetch import FetchPolicy, fetch
 
@@ -438,7 +438,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
 
 def trust(monkeypatch: pytest.MonkeyPatch, cert: Path) -> None:
     real = ssl.create_default_context
-    monkeypatch.setattr(index.ingest.fetch.ssl, "create_default_context", lambda: real(cafile=str(cert)))
+    monkeypatch.setattr(
+        index.ingest.fetch.transport.ssl, "create_default_context", lambda: real(cafile=str(cert))
+    )
 
 
 def test_https_verifies_the_certificate_against_the_host_name(
