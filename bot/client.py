@@ -1,7 +1,7 @@
 """The discord.py Bot: owns the command tree, the lanes every Library call goes through, and the one error handler.
 
-`setup_hook` loads the cogs (bot/commands/), registers the persistent answer buttons and syncs the
-commands (to `dev_guild_id` when set, instantly; globally otherwise). Nothing slow ever runs on the
+`setup_hook` loads the cogs (bot/cogs/), registers the persistent answer buttons (bot/views.py) and
+syncs the commands (to `dev_guild_id` when set, instantly; globally otherwise). Nothing slow ever runs on the
 event loop: model, FAISS and SQL work leave it through one of three lanes (bot/lanes.py):
 `await bot.read(fn, *args)` for questions and quick reads (never queued behind a write),
 `await bot.work(fn, *args)` for ingest, reindex and anything else, `await bot.fetching(fn, *args)`
@@ -26,14 +26,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from bot import lanes
 from bot.config import BotConfig, Settings
+from bot.errors import user_message
 from bot.metrics import Metrics, article_counts
 from bot.replies import ALLOWED_MENTIONS
-from index.errors import InputError, QuotebotError
+from bot.views import FeedbackButton, MoreSourcesButton
+from index.errors import InputError
 from index.health import write_heartbeat
 from index.library import Library
 
@@ -42,17 +43,19 @@ log = logging.getLogger("quotebot.bot")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-APOLOGY = "Sorry, something went wrong on my side. The error has been logged."
 # The admin cog last: it sets the default permissions of the commands the others added.
-COGS = ("bot.commands.ask", "bot.commands.articles", "bot.commands.insights", "bot.commands.admin")
+COGS = (
+    "bot.cogs.ask",
+    "bot.cogs.articles",
+    "bot.cogs.unanswered",
+    "bot.cogs.insights",
+    "bot.cogs.config",
+    "bot.cogs.admin",
+)
 SHUTDOWN_GRACE_S = 8.0  # docker stop waits 10 s before SIGKILL
 HEARTBEAT_EVERY_S = 15.0  # `quotebot health --bot` wants a heartbeat younger than 90 s
 # discord.py's names for the tasks that handle one interaction or event
 HANDLER_TASKS = ("CommandTree-invoker", "discord-ui-", "discord.py: ")
-
-
-class NotAllowed(app_commands.CheckFailure):
-    """A permission check refused the user; the message says who may use the command."""
 
 
 def intents_for(config: BotConfig) -> discord.Intents:
@@ -124,8 +127,6 @@ class QuoteBot(commands.AutoShardedBot):
     # -- life cycle -------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        from bot.commands.ask import FeedbackButton, MoreSourcesButton
-
         for name in COGS:
             await self.load_extension(name)
         self.add_dynamic_items(FeedbackButton, MoreSourcesButton)
@@ -300,33 +301,9 @@ class QuoteBot(commands.AutoShardedBot):
     # -- the one error handler --------------------------------------------------------------------
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
-        """Map a failure to a short ephemeral reply; log anything unexpected with its traceback."""
-        original: BaseException = error
-        if isinstance(error, app_commands.CommandInvokeError):
-            original = error.original
-        if isinstance(original, QuotebotError):
-            message = str(original)
-        elif isinstance(original, app_commands.CommandOnCooldown):
-            message = f"You're asking quickly: try again in {original.retry_after:.0f} s."
-        elif isinstance(original, app_commands.NoPrivateMessage):
-            message = "quotebot only works in servers: each server has its own articles."
-        elif isinstance(original, NotAllowed):
-            message = str(original)
-        elif isinstance(original, app_commands.CheckFailure):
-            message = "You can't use this command here."
-        elif isinstance(original, app_commands.TransformerError):
-            message = f"I couldn't read the option {original.value!r}."
-        else:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error(
-                "unexpected error in %s (guild %s, user %s)",
-                command,
-                interaction.guild_id,
-                interaction.user.id if interaction.user else None,
-                exc_info=original,
-            )
-            message = APOLOGY
-        await self.reply_ephemeral(interaction, message)
+        """Map a failure to a short ephemeral reply (bot.errors); anything unexpected is logged with
+        its traceback."""
+        await self.reply_ephemeral(interaction, user_message(interaction, error))
 
     async def reply_ephemeral(self, interaction: discord.Interaction, message: str) -> None:
         """Answer (or follow up on) an interaction with a message only the user sees."""
@@ -339,13 +316,6 @@ class QuoteBot(commands.AutoShardedBot):
                 )
         except discord.HTTPException:
             log.warning("could not send an error reply to interaction %s", interaction.id, exc_info=True)
-
-
-def collection_of(interaction: discord.Interaction) -> str:
-    """The guild's collection; every guild is its own and never reads another's."""
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return str(interaction.guild_id)
 
 
 BOT_LOGGERS = ("quotebot", "index", "discord")  # logged at INFO (or lower, with -v) while the bot runs

@@ -4,11 +4,14 @@ Every guild's row is read once when the bot starts (a small table) and kept in m
 checks and channel rules never touch the database on the event loop; /config writes through
 (`GuildConfigs.update`, in the executor) and replaces the cached entry. A guild's events always reach
 the same process (sharding routes by guild id), so no other process changes what this one caches.
+
+`purge_expired` applies every server's retention period (on start, daily, and after /config retention).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import weakref
 from collections.abc import Mapping
@@ -18,9 +21,12 @@ from typing import Any
 import discord
 
 from bot.config import Settings
+from index.errors import QuotebotError
 from index.storage import guild_settings as gs
 from index.storage.store import Store
 from index.types import Answer
+
+log = logging.getLogger("quotebot.admin")
 
 
 @dataclass(frozen=True)
@@ -127,3 +133,19 @@ def decide(answer: Answer, cfg: GuildConfig, threshold: float, may_threshold: fl
         confident=answer.confidence >= t,
         related=[] if answered else answer.related,
     )
+
+
+async def purge_expired(bot: Any) -> gs.Deleted | None:
+    """Delete questions and votes older than each server's retention period (in the write lane)."""
+    try:
+        d: gs.Deleted = await bot.work(
+            gs.purge_expired_questions,
+            bot.library.store,
+            bot.settings.bot.question_retention_days,
+        )
+    except QuotebotError as e:
+        log.warning("retention purge failed: %s", e)
+        return None
+    if d.questions or d.feedback:
+        log.info("retention purge: %d questions and %d votes deleted", d.questions, d.feedback)
+    return d

@@ -24,7 +24,8 @@ import pytest
 from discord import app_commands
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from bot.client import NotAllowed, QuoteBot
+from bot.checks import NotAllowed
+from bot.client import QuoteBot
 from bot.config import BotConfig, IndexConfig, Settings
 from index.embedding import FakeEmbedder
 from index.errors import QuotebotError

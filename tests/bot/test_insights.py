@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bot.commands.insights import TOPIC_SIMILARITY
+from bot.cogs.insights import TOPIC_SIMILARITY
 from index import insights as ins
 from index.embedding import Embedder
 from index.storage.store import Question

@@ -12,8 +12,8 @@ from typing import Any
 import discord
 from sqlmodel import select
 
-from bot.commands.admin import PURGE_INTERVAL_S
-from bot.permissions import INVITE_PERMISSIONS
+from bot.checks import INVITE_PERMISSIONS
+from bot.cogs.admin import PURGE_INTERVAL_S
 from index.library import Library
 from index.storage.store import Feedback, Question
 from tests.bot.conftest import (

@@ -1,24 +1,38 @@
-"""Who may do what: members ask, moderators curate articles, admins reindex.
+"""Who may do what, and how often: members ask, moderators curate articles, admins reindex.
 
 The bot checks these itself on every call (Discord's default member permissions are only a UI hint a
 server can change). Moderators have Manage Messages or a moderator role; admins have Administrator or
 an admin role. The roles are the server's own, by role id (`/config roles`); a server that has not set
 them falls back to config.toml's `[bot] moderator_role` / `admin_role`, matched by name. Refusals are
 `NotAllowed` (an app-command CheckFailure), answered ephemerally.
+
+Asking has a per (guild, user) cooldown, shared by /ask, the message menu, mentions and auto-answers
+(`ask_cooldowns`); a slash command or menu over it is refused with `CommandOnCooldown`.
+
+A leaf: it imports no cog, view, client or CLI module at run time.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
-from bot.client import NotAllowed, QuoteBot
+from bot.context import bot_of
 from bot.guild_config import guild_config
 
+if TYPE_CHECKING:
+    from bot.client import QuoteBot
+
 T = TypeVar("T")
+
+
+class NotAllowed(app_commands.CheckFailure):
+    """A permission check refused the user; the message says who may use the command."""
+
 
 # What the invite link asks for: Send Messages, Send Messages in Threads (answers in threads and forum
 # posts), Embed Links, Read Message History, Use Application Commands, Add Reactions.
@@ -74,7 +88,7 @@ def _in_roles(interaction: discord.Interaction, role_ids: tuple[int, ...] | None
     return _has_role(interaction, fallback_name)
 
 
-def _who(permission: str, role_ids: tuple[int, ...] | None, fallback_name: str) -> str:
+def who_may(permission: str, role_ids: tuple[int, ...] | None, fallback_name: str) -> str:
     if role_ids is not None:
         roles = " ".join(f"<@&{r}>" for r in role_ids)
         return permission + (
@@ -83,16 +97,10 @@ def _who(permission: str, role_ids: tuple[int, ...] | None, fallback_name: str) 
     return permission + (f" or the {fallback_name} role" if fallback_name else "")
 
 
-def _bot(interaction: discord.Interaction) -> QuoteBot:
-    client = interaction.client
-    assert isinstance(client, QuoteBot)
-    return client
-
-
 def is_admin(interaction: discord.Interaction) -> bool:
     if interaction.guild_id is None:
         return False
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     cfg = guild_config(bot, interaction.guild_id)
     return interaction.permissions.administrator or _in_roles(
         interaction, cfg.admin_role_ids, bot.settings.bot.admin_role
@@ -102,7 +110,7 @@ def is_admin(interaction: discord.Interaction) -> bool:
 def is_moderator(interaction: discord.Interaction) -> bool:
     if interaction.guild_id is None:
         return False
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     cfg = guild_config(bot, interaction.guild_id)
     return (
         interaction.permissions.manage_messages
@@ -126,27 +134,27 @@ def require_guild(interaction: discord.Interaction) -> None:
 def require_moderator(interaction: discord.Interaction) -> None:
     require_guild(interaction)
     if not is_moderator(interaction):
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         cfg = guild_config(bot, interaction.guild_id)
-        who = _who("Manage Messages permission", cfg.moderator_role_ids, bot.settings.bot.moderator_role)
+        who = who_may("Manage Messages permission", cfg.moderator_role_ids, bot.settings.bot.moderator_role)
         raise NotAllowed(f"Only moderators ({who}) can do that.")
 
 
 def require_admin(interaction: discord.Interaction) -> None:
     require_guild(interaction)
     if not is_admin(interaction):
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         cfg = guild_config(bot, interaction.guild_id)
-        who = _who("Administrator permission", cfg.admin_role_ids, bot.settings.bot.admin_role)
+        who = who_may("Administrator permission", cfg.admin_role_ids, bot.settings.bot.admin_role)
         raise NotAllowed(f"Only admins ({who}) can do that.")
 
 
 def require_config_admin(interaction: discord.Interaction) -> None:
     require_guild(interaction)
     if not is_config_admin(interaction):
-        bot = _bot(interaction)
+        bot = bot_of(interaction)
         cfg = guild_config(bot, interaction.guild_id)
-        who = _who(
+        who = who_may(
             "Manage Server or Administrator permission", cfg.admin_role_ids, bot.settings.bot.admin_role
         )
         raise NotAllowed(f"Only admins ({who}) can change the server's settings.")
@@ -176,3 +184,45 @@ def admin_check() -> Callable[[T], T]:
 
 def config_admin_check() -> Callable[[T], T]:
     return _as_check(require_config_admin)
+
+
+# -- how often: the ask cooldown ---------------------------------------------------------------------
+
+
+class Cooldowns:
+    """Per (guild, user) token buckets shared by every way of asking."""
+
+    def __init__(self, rate: int, per_s: float) -> None:
+        self.rate, self.per_s = rate, per_s
+        self._buckets: dict[tuple[int, int], app_commands.Cooldown] = {}
+
+    def hit(self, guild_id: int, user_id: int) -> app_commands.Cooldown | None:
+        """Count one ask; the bucket when the user must wait, None when they may ask."""
+        if self.per_s <= 0:
+            return None
+        bucket = self._buckets.setdefault((guild_id, user_id), app_commands.Cooldown(self.rate, self.per_s))
+        return bucket if bucket.update_rate_limit() is not None else None
+
+
+_COOLDOWNS: weakref.WeakKeyDictionary[discord.Client, Cooldowns] = weakref.WeakKeyDictionary()
+
+
+def ask_cooldowns(bot: QuoteBot) -> Cooldowns:
+    """The bot's ask cooldowns (`[bot] ask_cooldown_rate` per `ask_cooldown_s`), made on first use."""
+    found = _COOLDOWNS.get(bot)
+    if found is None:
+        cfg = bot.settings.bot
+        found = _COOLDOWNS[bot] = Cooldowns(cfg.ask_cooldown_rate, cfg.ask_cooldown_s)
+    return found
+
+
+def require_cooldown(interaction: discord.Interaction) -> None:
+    """Count one ask in a guild; `CommandOnCooldown` when the user must wait first."""
+    if interaction.guild_id is not None:
+        bucket = ask_cooldowns(bot_of(interaction)).hit(interaction.guild_id, interaction.user.id)
+        if bucket is not None:
+            raise app_commands.CommandOnCooldown(bucket, bucket.get_retry_after())
+
+
+def cooldown_check() -> Callable[[T], T]:
+    return _as_check(require_cooldown)

@@ -1,9 +1,9 @@
-"""Asking: /ask, "@quotebot question", the "Ask quotebot" message menu, and the answer's persistent buttons.
+"""Asking: /ask, "@quotebot question", the "Ask quotebot" message menu, and auto-answers in a channel.
 
 Every path defers (or types) first, answers through `bot.read` (the ask lane) off the event loop, and replies with
-`replies.answer_content`. The buttons are `DynamicItem`s whose custom_id carries the question id, so
-they keep working after a restart: "More sources" re-asks the stored question, "Helpful" / "Not
-helpful" record feedback for /unanswered.
+`replies.answer_content` and the answer's buttons (`bot.views.answer_view`). Every way of asking shares
+one cooldown per (guild, user) (`bot.checks.ask_cooldowns`). In a thread, a follow-up question favours
+the article the thread was last answered with (`AskCog.threads`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
-from bot.client import QuoteBot, collection_of
+from bot.checks import ask_cooldowns, cooldown_check, guild_check, require_cooldown, require_guild
+from bot.client import QuoteBot
+from bot.context import collection_of
 from bot.guild_config import GuildConfig, decide, guild_config
-from bot.permissions import guild_check
 from bot.safe_text import visible
+from bot.views import answer_view
 from index.answering import followup
 from index.errors import QuotebotError
 from index.storage import guild_settings as gs
@@ -34,51 +36,6 @@ log = logging.getLogger("quotebot.ask")
 QUESTION_MAX = 2000  # Discord-side cap on the option; the library enforces [limits] max_question_chars
 REMEMBER_MAX = 10_000  # threads' contexts and questions' channels kept in memory (oldest dropped)
 THREAD_NAME_MAX = 100  # Discord's limit on a thread's name
-
-
-def _bot(interaction: discord.Interaction) -> QuoteBot:
-    client = interaction.client
-    assert isinstance(client, QuoteBot)
-    return client
-
-
-class Cooldowns:
-    """Per (guild, user) token buckets shared by every way of asking."""
-
-    def __init__(self, rate: int, per_s: float) -> None:
-        self.rate, self.per_s = rate, per_s
-        self._buckets: dict[tuple[int, int], app_commands.Cooldown] = {}
-
-    def hit(self, guild_id: int, user_id: int) -> app_commands.Cooldown | None:
-        """Count one ask; the bucket when the user must wait, None when they may ask."""
-        if self.per_s <= 0:
-            return None
-        bucket = self._buckets.setdefault((guild_id, user_id), app_commands.Cooldown(self.rate, self.per_s))
-        return bucket if bucket.update_rate_limit() is not None else None
-
-
-def cooldown_check() -> Any:
-    def predicate(interaction: discord.Interaction) -> bool:
-        cog = _bot(interaction).get_cog(AskCog.__cog_name__)
-        assert isinstance(cog, AskCog)
-        if interaction.guild_id is not None:
-            bucket = cog.cooldowns.hit(interaction.guild_id, interaction.user.id)
-            if bucket is not None:
-                raise app_commands.CommandOnCooldown(bucket, bucket.get_retry_after())
-        return True
-
-    return app_commands.check(predicate)
-
-
-def answer_view(answer: Answer) -> discord.ui.View | None:
-    """The answer's buttons; only for logged questions (their id is what the buttons carry)."""
-    if answer.question_id is None:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(MoreSourcesButton(answer.question_id))
-    view.add_item(FeedbackButton(answer.question_id, True))
-    view.add_item(FeedbackButton(answer.question_id, False))
-    return view
 
 
 async def _ask(
@@ -138,93 +95,12 @@ def channels_hint(cfg: GuildConfig) -> str:
     )
 
 
-class MoreSourcesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"qb:more:(?P<qid>\d+)"):
-    """Shows the other candidate sentences for the stored question, to the clicker only."""
-
-    def __init__(self, question_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="More sources", style=discord.ButtonStyle.secondary, custom_id=f"qb:more:{question_id}"
-            )
-        )
-        self.question_id = question_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> MoreSourcesButton:
-        return cls(int(match["qid"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot = _bot(interaction)
-        try:
-            collection = collection_of(interaction)
-            await interaction.response.defer(ephemeral=True, thinking=True)
-
-            cfg = guild_config(bot, interaction.guild_id)
-
-            def more() -> Answer:
-                stored = bot.library.question(collection, self.question_id)
-                lib = bot.library
-                answer = lib.ask(collection, stored.text, alternatives=5)
-                return decide(answer, cfg, lib.threshold, lib.may_threshold)
-
-            answer = await bot.read(more)
-            await interaction.followup.send(
-                embed=replies.sources_embed(answer), ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS
-            )
-        except Exception as e:
-            await bot.on_app_command_error(interaction, e)
-
-
-class FeedbackButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"qb:fb:(?P<qid>\d+):(?P<v>[01])"
-):
-    """A "Helpful" / "Not helpful" vote on an answer (one per user; the last vote wins)."""
-
-    def __init__(self, question_id: int, helpful: bool) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Helpful" if helpful else "Not helpful",
-                emoji="👍" if helpful else "👎",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"qb:fb:{question_id}:{int(helpful)}",
-            )
-        )
-        self.question_id = question_id
-        self.helpful = helpful
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> FeedbackButton:
-        return cls(int(match["qid"]), match["v"] == "1")
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot = _bot(interaction)
-        try:
-            collection = collection_of(interaction)
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            await bot.read(
-                bot.library.record_feedback,
-                collection,
-                self.question_id,
-                str(interaction.user.id),
-                self.helpful,
-            )
-            thanks = "Thanks, noted as helpful." if self.helpful else "Thanks: moderators will see this one."
-            await interaction.followup.send(thanks, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS)
-        except Exception as e:
-            await bot.on_app_command_error(interaction, e)
-
-
 class AskCog(commands.Cog, name="Ask"):
     """Members ask questions; the bot quotes a sentence or declines."""
 
     def __init__(self, bot: QuoteBot) -> None:
         self.bot = bot
-        cfg = bot.settings.bot
-        self.cooldowns = Cooldowns(cfg.ask_cooldown_rate, cfg.ask_cooldown_s)
+        self.cooldowns = ask_cooldowns(bot)
         self.ask_menu = app_commands.ContextMenu(name="Ask quotebot", callback=self.ask_message)
         app_commands.guild_only()(self.ask_menu)
         self.ask_menu.add_check(self._menu_check)
@@ -253,13 +129,8 @@ class AskCog(commands.Cog, name="Ask"):
 
     @staticmethod
     def _menu_check(interaction: discord.Interaction) -> bool:
-        collection_of(interaction)
-        cog = _bot(interaction).get_cog(AskCog.__cog_name__)
-        assert isinstance(cog, AskCog)
-        assert interaction.guild_id is not None
-        bucket = cog.cooldowns.hit(interaction.guild_id, interaction.user.id)
-        if bucket is not None:
-            raise app_commands.CommandOnCooldown(bucket, bucket.get_retry_after())
+        require_guild(interaction)
+        require_cooldown(interaction)
         return True
 
     async def answer_interaction(

@@ -14,9 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
-from bot.client import QuoteBot, collection_of
+from bot.checks import guild_check, moderator_check, who_may
+from bot.client import QuoteBot
+from bot.context import collection_of
 from bot.guild_config import guild_config
-from bot.permissions import _who, guild_check, moderator_check
 from index import insights as ins
 from index.errors import InputError
 
@@ -94,7 +95,7 @@ class InsightsCog(commands.Cog, name="Insights"):
             lines.append(f"**What I've read:** {count} article{'s' if count != 1 else ''}: {shown}{more}.")
         else:
             lines.append("**What I've read:** no articles yet.")
-        who = _who("Manage Messages permission", cfg.moderator_role_ids, bot.settings.bot.moderator_role)
+        who = who_may("Manage Messages permission", cfg.moderator_role_ids, bot.settings.bot.moderator_role)
         lines.append(
             f"**Who can add articles:** moderators ({who}), with `/articles add`; questions I couldn't "
             "answer wait in `/unanswered`, where a moderator can answer them."
