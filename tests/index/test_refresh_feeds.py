@@ -4,13 +4,8 @@ are refused within the limits and change nothing."""
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +13,7 @@ from index.embedding import FakeEmbedder
 from index.errors import QuotebotError
 from index.ingest.fetch import FetchPolicy
 from index.library import Library, LibrarySettings
+from tests.support.http import LocalServer, Request, Response
 
 C = "local"
 
@@ -37,51 +33,28 @@ class Site:
         self.conditional = 0
         self.not_modified = 0
 
+    def answer(self, request: Request) -> Response | None:
+        hit = self.pages.get(request.path)
+        if hit is None:
+            return None  # 404
+        ctype, body = hit
+        etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
+        if request.header("If-None-Match"):
+            self.conditional += 1
+            if request.header("If-None-Match") == etag:
+                self.not_modified += 1
+                return Response(status=304, headers={"ETag": etag}, length=None)
+        return Response(body=body, headers={"Content-Type": ctype, "ETag": etag})
+
 
 SITE = Site()
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path == "/loop.xml":
-            self.send_response(302)
-            self.send_header("Location", "/loop.xml")
-            self.end_headers()
-            return
-        hit = SITE.pages.get(self.path.split("?", 1)[0])
-        if hit is None:
-            self.send_error(404, "Not Found")
-            return
-        ctype, body = hit
-        etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
-        if self.headers.get("If-None-Match"):
-            SITE.conditional += 1
-            if self.headers["If-None-Match"] == etag:
-                SITE.not_modified += 1
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.end_headers()
-                return
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("ETag", etag)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the fetcher stops at its cap
-            self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    routes = {"/loop.xml": Response(status=302, headers={"Location": "/loop.xml"}, length=None)}
+    with LocalServer(routes, fallback=SITE.answer) as server:
+        yield server.base
 
 
 @pytest.fixture
@@ -172,26 +145,16 @@ def test_a_feed_served_locally_ingests_its_entries(lib: Library, base: str) -> N
 
 def test_gzip_pages_are_accepted(lib: Library, base: str) -> None:
     # Served gzip-compressed although not asked: accepted and decoded.
-    class GzipHandler(Handler):
-        def do_GET(self) -> None:
-            body = gzip.compress(page("Zipped", "Zipped pages say the kettle whistles."))
-            self.send_response(200)
-            self.send_header("Content-Type", HTML)
-            self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), GzipHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        res = lib.add_url(C, f"http://127.0.0.1:{httpd.server_address[1]}/z")
+    zipped = Response(
+        body=page("Zipped", "Zipped pages say the kettle whistles."),
+        headers={"Content-Type": HTML},
+        gzip=True,
+    )
+    with LocalServer(fallback=lambda request: zipped) as server:
+        res = lib.add_url(C, f"{server.base}/z")
         assert res.status == "added"
         ans = lib.ask(C, "What does the kettle do?")
         assert ans.quote is not None and "whistles" in ans.quote.text
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def _billion_laughs() -> str:

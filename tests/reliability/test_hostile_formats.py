@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from index.ingest.fetch import FetchPolicy, fetch
 from index.library import Library, LibrarySettings
 from tests.conftest import REPO, sample_docs
 from tests.index.test_extract import PDF_PAGES, make_pdf, pdf_from_objects
+from tests.support.http import LocalServer, Response, drip
 
 C = "local"
 FONT = b"<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
@@ -273,52 +272,32 @@ def test_jsonl_titles_are_cleaned_not_refused() -> None:
 _PDF = make_pdf(PDF_PAGES)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _raw(head: bytes, body: bytes) -> Response:
+    """A 200 answer written as it stands: these headers, a Content-Length, the body."""
+    return Response(raw=[b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: %d\r\n\r\n" % len(body) + body])
 
-    def _raw(self, head: bytes, body: bytes) -> None:
-        self.wfile.write(b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
-    def do_GET(self) -> None:
-        try:
-            if self.path == "/octet.pdf":
-                self._raw(b"Content-Type: application/octet-stream\r\n", _PDF)
-            elif self.path == "/untyped":
-                self._raw(b"", b"\n  " + _PDF)
-            elif self.path == "/octet-text":
-                self._raw(b"Content-Type: application/octet-stream\r\n", b"Just some text.")
-            elif self.path == "/records.jsonl":
-                record = {
-                    "id": "r",
-                    "text": "Served records name their own url.",
-                    "url": "https://else.example/x",
-                }
-                self._raw(b"Content-Type: application/jsonl\r\n", json.dumps(record).encode() + b"\n")
-            elif self.path == "/article":
-                self._raw(b"Content-Type: text/plain\r\n", b"A plain article.")
-            elif self.path == "/drip-headers":
-                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
-                self.wfile.flush()
-                for byte in b"X-Slow: " + b"a" * 40 + b"\r\nContent-Type: text/plain\r\n\r\nhello":
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(0.25)
-            else:
-                self.send_error(404)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, as it should
+_RECORD = {"id": "r", "text": "Served records name their own url.", "url": "https://else.example/x"}
+_ROUTES = {
+    "/octet.pdf": _raw(b"Content-Type: application/octet-stream\r\n", _PDF),
+    "/untyped": _raw(b"", b"\n  " + _PDF),
+    "/octet-text": _raw(b"Content-Type: application/octet-stream\r\n", b"Just some text."),
+    "/records.jsonl": _raw(b"Content-Type: application/jsonl\r\n", json.dumps(_RECORD).encode() + b"\n"),
+    "/article": _raw(b"Content-Type: text/plain\r\n", b"A plain article."),
+    # The status line at once, then the headers a byte every 0.25 s.
+    "/drip-headers": Response(
+        raw=[
+            b"HTTP/1.1 200 OK\r\n",
+            *drip(b"X-Slow: " + b"a" * 40 + b"\r\nContent-Type: text/plain\r\n\r\nhello", 0.25),
+        ]
+    ),
+}
 
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalServer(_ROUTES) as server:
+        yield server.base
 
 
 LOOPBACK = FetchPolicy(allow_networks=("127.0.0.0/8",), timeout_s=5.0)
