@@ -7,7 +7,7 @@ event loop: model, FAISS and SQL work leave it through one of three lanes (bot/l
 `await bot.work(fn, *args)` for ingest, reindex and anything else, `await bot.fetching(fn, *args)`
 for URL ingest (the download waits here, not in the write lane).
 
-While `serve` runs it, the bot writes its heartbeat (`<data_dir>/bot-health.json`, read by
+While `bot.cli.run.serve` runs it, the bot writes its heartbeat (`<data_dir>/bot-health.json`, read by
 `quotebot health --bot`) every `HEARTBEAT_EVERY_S` and on every shard connect / disconnect / resume,
 and, with `[metrics] port` set, serves its Prometheus metrics (bot/metrics.py); both stop on close.
 """
@@ -15,16 +15,13 @@ and, with `[metrics] port` set, serves its Prometheus metrics (bot/metrics.py); 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
-import signal
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-import aiohttp
 import discord
 from discord.ext import commands
 
@@ -316,96 +313,3 @@ class QuoteBot(commands.AutoShardedBot):
                 )
         except discord.HTTPException:
             log.warning("could not send an error reply to interaction %s", interaction.id, exc_info=True)
-
-
-BOT_LOGGERS = ("quotebot", "index", "discord")  # logged at INFO (or lower, with -v) while the bot runs
-
-
-def bot_logging() -> None:
-    """One handler (the root's, from the CLI's basicConfig; added here when there is none), so each
-    line is printed once; the bot's own, the index's and discord.py's loggers at INFO, or at the
-    root's level when that is lower (-v)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    level = min(logging.INFO, root.level or logging.INFO)
-    for name in BOT_LOGGERS:
-        logging.getLogger(name).setLevel(level)
-
-
-class _StopBeforeStart(BaseException):
-    """SIGTERM / SIGINT while the model loads (before the event loop's own handlers exist)."""
-
-
-def _stop_before_start(signum: int, _frame: object) -> None:
-    raise _StopBeforeStart(signal.Signals(signum).name)
-
-
-def run_bot(settings: Settings, token: str) -> None:
-    """Load the model, then run the bot until interrupted; a rejected token is one clear error line.
-    A stop signal during start-up (docker stop right after docker run) also exits cleanly."""
-    bot_logging()
-    previous = {sig: signal.signal(sig, _stop_before_start) for sig in (signal.SIGTERM, signal.SIGINT)}
-    library: Library | None = None
-    try:
-        library = Library(settings.library_settings())
-        log.info("loading the embedding model…")
-        library.warm_up()
-        bot = QuoteBot(settings, library)
-        try:
-            asyncio.run(serve(bot, token))
-        except (aiohttp.ClientConnectorError, aiohttp.ClientConnectionError, OSError) as e:
-            raise InputError(f"Cannot reach Discord ({e.__class__.__name__}: {e}); check the network.") from e
-        except discord.LoginFailure as e:
-            raise InputError(
-                "Discord rejected the bot token: check DISCORD_TOKEN (Developer Portal → your "
-                "application → Bot → Reset Token)."
-            ) from e
-        except discord.PrivilegedIntentsRequired as e:
-            raise InputError(
-                "Discord refused the Message Content intent: enable it in the Developer Portal "
-                "(Bot → Privileged Gateway Intents) or set [bot] mention_questions = false."
-            ) from e
-    except _StopBeforeStart as e:
-        log.info("received %s while starting: stopping", e)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if library is not None:
-            library.close()
-        log.info("database closed; quotebot stopped")
-
-
-async def serve(bot: QuoteBot, token: str) -> None:
-    """Run the bot until the gateway ends or SIGTERM / SIGINT arrives; a signal shuts it down
-    cleanly (`QuoteBot.shutdown`: in-flight work finished or stopped safely, gateway closed)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[str] = []
-
-    def on_signal(sig: signal.Signals) -> None:
-        if not received:
-            log.info("received %s: shutting down", sig.name)
-        received.append(sig.name)
-        stop.set()
-
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        async with bot:
-            bot.start_monitoring()  # heartbeat, metrics endpoint; close() stops both
-            running = loop.create_task(bot.start(token), name="quotebot-gateway")
-            stopping = loop.create_task(stop.wait(), name="quotebot-signals")
-            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if running.done():
-                stopping.cancel()
-                running.result()  # LoginFailure, PrivilegedIntentsRequired... reach run_bot
-                return
-            await bot.shutdown()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, discord.ConnectionClosed):
-                await asyncio.wait_for(running, 5.0)
-            log.info("gateway closed")
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)

@@ -1,4 +1,4 @@
-"""The `quotebot` command line: in-process through `bot.__main__.main` (fake embedder, fast), and as real
+"""The `quotebot` command line: in-process through `bot.cli.main` (fake embedder, fast), and as real
 subprocesses (`python -m bot`, the `quotebot` script) with the bundled model."""
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def test_subprocesses_with_the_bundled_model(articles: dict[str, Path], tmp_path
 
 
 def test_a_decline_prints_the_closest_sentence_with_its_confidence() -> None:
-    from bot.__main__ import format_answer
+    from bot.cli.ask import format_answer
     from index.types import Answer, ArticleRef, Quote
 
     ref = ArticleRef(1, "Weapons report", "https://example.org/r", "r")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import format_answer
+from bot.cli.ask import format_answer
 from index.library import Library, LibrarySettings
 from index.types import Answer
 from tests.conftest import EXAMPLE_ARTICLE

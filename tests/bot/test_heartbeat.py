@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli import main
 from index.health import HEARTBEAT_FILE, check
 from index.library import LibrarySettings
 from tests.bot.conftest import Harness
@@ -41,8 +41,9 @@ SCRIPT = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     import discord
+    import bot.cli.run as run
     import bot.client as client
-    from bot.__main__ import main
+    from bot.cli import main
     from index.embedding import FakeEmbedder
     from index.library import Library
     from tests.bot.conftest import Recorder
@@ -51,7 +52,7 @@ SCRIPT = textwrap.dedent(
         def __init__(self, settings):
             super().__init__(settings, embedder=FakeEmbedder())
 
-    client.Library = FakeLibrary
+    run.Library = FakeLibrary
     rec = Recorder()
 
     async def request(self, route, **kwargs):

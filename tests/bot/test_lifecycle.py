@@ -29,8 +29,9 @@ SCRIPT = textwrap.dedent(
     """
     import asyncio, sys, time
     import discord
+    import bot.cli.run as run
     import bot.client as client
-    from bot.__main__ import main
+    from bot.cli import main
     from bot import lanes
     from index.embedding import FakeEmbedder
     from index.library import Library
@@ -47,7 +48,7 @@ SCRIPT = textwrap.dedent(
         def __init__(self, settings):
             super().__init__(settings, embedder=SlowFake())
 
-    client.Library = FakeLibrary
+    run.Library = FakeLibrary
     rec = Recorder()
 
     async def request(self, route, **kwargs):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import run_bot
+from bot.cli.run import run_bot
 from bot.config import BotConfig, IndexConfig, Settings
 from index.errors import InputError
 
@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 SLOW_START = textwrap.dedent(
     """
     import sys, time
-    import bot.client as client
-    from bot.__main__ import main
+    import bot.cli.run as run
+    from bot.cli import main
     from index.embedding import FakeEmbedder
     from index.library import Library
 
@@ -35,7 +35,7 @@ SLOW_START = textwrap.dedent(
             print("WARMING", flush=True)
             time.sleep(60)  # a model that takes long to load
 
-    client.Library = SlowStart
+    run.Library = SlowStart
     sys.exit(main(["--data", sys.argv[1], "run"]))
     """
 )
@@ -66,6 +66,7 @@ def test_a_stop_while_the_model_loads_exits_cleanly(tmp_path: Path, sig: signal.
 def test_an_unreachable_discord_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import aiohttp
 
+    import bot.cli.run as run
     import bot.client as client
     from index.embedding import FakeEmbedder
     from index.library import Library
@@ -80,7 +81,7 @@ def test_an_unreachable_discord_is_one_clear_error(tmp_path: Path, monkeypatch: 
     async def no_network(self, token: str) -> None:  # type: ignore[no-untyped-def]
         raise aiohttp.ClientConnectionError("Cannot connect to host discord.com:443")
 
-    monkeypatch.setattr(client, "Library", Quick)
+    monkeypatch.setattr(run, "Library", Quick)
     monkeypatch.setattr(client.QuoteBot, "login", no_network)
     settings = Settings(index=IndexConfig(data_dir=tmp_path / "d"), bot=BotConfig())
     with pytest.raises(InputError, match=r"Cannot reach Discord.*check the network"):

@@ -5,7 +5,7 @@ never a traceback, and nothing raw reaches the terminal.
 
 The config cases and the bytes question run the real CLI as a subprocess (`python -m bot`); those that
 need articles share one data folder ingested once with the bundled model. The output-neutralising
-cases run `bot.__main__.main` in-process with the fake embedder (tests/conftest.py)."""
+cases run `bot.cli.main` in-process with the fake embedder (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import format_answer
+from bot.cli.ask import format_answer
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.library import Library, LibrarySettings
@@ -173,7 +173,7 @@ def test_a_database_error_is_one_line_without_sqlalchemy_background(tmp_path: Pa
     line = assert_one_line_error(done, "database")
     assert "sqlalche.me" not in line and "Background on this error" not in line
     # The same rule for any multi-line message.
-    from bot.__main__ import error_line
+    from bot.cli.common import error_line
 
     e = StoreError(
         "Cannot open: (x) locked\n[SQL: BEGIN IMMEDIATE]\n(Background on this error at: https://sqlalche.me/e/20/e3q8)"
