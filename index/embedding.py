@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -226,3 +227,21 @@ class FakeEmbedder:
             grams = [" ".join(f"#{w}#"[i : i + 3] for i in range(len(w))) for w in words]
             out.append(TokenVectors(words, self._hash_vectors(grams)))
         return out
+
+
+def encode_in_steps(
+    embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """`embedder.encode(texts)`, in steps of 8 batches when `progress` wants to hear (done, total)."""
+    emb, bs = embedder, batch_size
+    if progress is None or len(texts) <= bs * 4:
+        out = emb.encode(texts, batch_size=bs)
+        if progress:
+            progress(len(texts), len(texts))
+        return out
+    parts = []
+    step = bs * 8
+    for i in range(0, len(texts), step):
+        parts.append(emb.encode(texts[i : i + step], batch_size=bs))
+        progress(min(i + step, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)

@@ -168,3 +168,13 @@ class RefreshResult:
     changed: list[ArticleInfo]
     gone: list[tuple[ArticleInfo, str]]  # 404 / 410 (removed when asked)
     failed: list[tuple[ArticleInfo, str]]  # could not be fetched now: left as they are
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Sentences `first..last` (ordinals, inclusive) spanning `text[start:end]`."""
+
+    first: int
+    last: int
+    start: int
+    end: int

@@ -39,11 +39,10 @@ from index.answering.evidence import EVIDENCE, judge_evidence
 from index.answering.scorer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, Scorer, judge_features
 from index.embedding import Embedder, TokenVectors
 from index.evaluation.metrics import hits
-from index.library import Library, LibrarySettings
-from index.search.candidates import candidate_rows
-from index.search.features import FEATURES, featurize
-from index.search.lexical import terms
+from index.library import Library
+from index.search.features import FEATURES, Candidates
 from index.search.shelf import Shelf
+from index.settings import LibrarySettings
 from index.types import Document
 
 
@@ -98,21 +97,15 @@ def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict]
     )
     shelf = lib.shelf("fit")
     qs = read_jsonl(questions)
-    st = lib.settings
     qvecs = lib.embedder.encode([q["question"] for q in qs], batch_size=64)
     out = []
     for q, v in zip(qs, qvecs, strict=True):
         text = " ".join(q["question"].split())
-        rows = candidate_rows(
-            shelf,
-            v,
-            shelf.vocab.lookup(terms(text)),
-            dense_k=st.dense_k,
-            lexical_k=st.lexical_k,
-            passage_k=st.passage_k,
-            exhaustive_limit=st.exhaustive_limit,
+        # The candidates and features the served pipeline ranks (Pipeline.candidates).
+        c = lib.pipeline.candidates(shelf, text, v) or Candidates(
+            np.zeros(0, np.int64), np.zeros((0, len(FEATURES)), np.float32)
         )
-        c = featurize(shelf, rows, text, v)
+        rows = c.rows
         labels = np.array([hits(shelf.sentence_text(int(r)), q["answers"]) for r in rows], bool)
         src = [shelf.refs[int(shelf.article_ids[r])][1] for r in rows]
         out.append(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.ask import format_answer
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Answer
 from tests.conftest import EXAMPLE_ARTICLE
 

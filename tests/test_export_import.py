@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import FAKE_MODEL, fake_model_cli, make_doc, sample_docs
 
 # Texts a careless exporter would damage: non-ASCII, emoji, CRLF, a line separator, tabs, edge spaces.

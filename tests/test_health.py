@@ -12,7 +12,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.health import HEARTBEAT_FILE, write_heartbeat
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 from tests.conftest import REPO, pg_schema
 

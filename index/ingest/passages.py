@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Passage:
-    """Sentences `first..last` (ordinals, inclusive) spanning `text[start:end]`."""
-
-    first: int
-    last: int
-    start: int
-    end: int
+from index.types import Passage
 
 
 def make_passages(

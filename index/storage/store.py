@@ -10,16 +10,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import (
     event,
     func,
+    insert,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
@@ -27,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, create_engine, delete, select, update
 
-from index.errors import StoreError
+from index.errors import InputError, NotFound, StoreError
 from index.storage import migrations
 from index.storage.models import (
     SCHEMA_VERSION,
@@ -40,6 +43,53 @@ from index.storage.models import (
     Sentence,
     _now,
 )
+from index.types import Passage
+
+
+class SentenceRow(NamedTuple):
+    """A stored sentence as the shelf is built from it."""
+
+    id: int
+    article_id: int
+    ordinal: int
+    start: int
+    end: int
+    vector: bytes  # float32
+
+
+class PassageRow(NamedTuple):
+    """A stored passage: sentences `first..last` (ordinals) of an article; `id` is its FAISS id."""
+
+    id: int
+    article_id: int
+    first: int
+    last: int
+
+
+@dataclass
+class StoredBatch:
+    """What `Store.insert_batch` wrote in its one transaction."""
+
+    sentence_ids: list[int]  # in the order of the articles' spans
+    passages: list[PassageRow]
+    removed_articles: list[int]  # the replaced articles
+    removed_passages: list[int]  # ... and their passages (to take out of the FAISS index)
+    generation: int  # the collection's generation after the commit
+
+
+def db_reason(e: BaseException) -> str:
+    """A database failure (or a StoreError wrapping one) in one plain line."""
+    cause = e.__cause__ if isinstance(e, StoreError) and e.__cause__ is not None else e
+    return describe_db_error(cause) if isinstance(cause, SQLAlchemyError) else str(e)
+
+
+_COLLECTION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_collection(collection: str) -> str:
+    if not _COLLECTION.match(collection or ""):
+        raise InputError(f"Invalid collection name {collection!r} (letters, digits, . _ - only).")
+    return collection
 
 
 def describe_db_error(e: BaseException, path: Path | None = None) -> str:
@@ -258,6 +308,25 @@ class Store:
                 select(Article).where(Article.collection == collection, Article.source_id == source_id)
             ).first()
 
+    def find(self, collection: str, ref: str | int) -> Article:
+        """An article by source id (what exports and `list` show), else by database id: a str ref is
+        a source id first, so "1" is the article imported with id "1" when there is one; "#12" or an
+        int is always database id 12."""
+        check_collection(collection)
+        art = None
+        if isinstance(ref, str):
+            if ref.startswith("#") and ref[1:].isdigit():
+                ref = int(ref[1:])
+            else:
+                art = self.find_by_source(collection, ref)
+                if art is None and ref.isdigit() and len(ref) < 19:
+                    art = self.get_article(collection, int(ref))
+        if isinstance(ref, int):
+            art = self.get_article(collection, ref)
+        if art is None:
+            raise NotFound(f"There is no article {ref!s} in this collection.")
+        return art
+
     def set_source_meta(self, article_id: int, etag: str | None, last_modified: str | None) -> None:
         """Record a fetch of the article's page: its validators (for the next conditional GET) and when."""
         with self.session() as s:
@@ -324,10 +393,151 @@ class Store:
         s.exec(delete(Chunk).where(col(Chunk.article_id) == article_id))  # type: ignore[call-overload]
         s.exec(delete(Article).where(col(Article.id) == article_id))  # type: ignore[call-overload]
 
+    # -- writes of the ingest path -------------------------------------------------------------
+
+    def insert_batch(
+        self,
+        collection: str,
+        articles: list[Article],
+        spans: list[list[tuple[int, int]]],
+        vectors: np.ndarray,
+        passages: list[list[Passage]],
+        replaces: list[int],
+    ) -> StoredBatch:
+        """One transaction: delete the `replaces` articles, bulk-insert `articles` (their ids are set
+        on them), their sentences (`spans`, one vector each, in order) and passages, bump the
+        generation. Raises StoreError in words (nothing is written then)."""
+        removed_chunks: list[int] = []
+        try:
+            with self.session() as s:
+                for old in replaces:
+                    old_chunks = s.exec(select(Chunk.id).where(Chunk.article_id == old)).all()
+                    removed_chunks.extend(int(c) for c in old_chunks if c is not None)
+                    self.delete_article(s, old)
+                columns = ("collection", "source_id", "title", "url", "kind", "text", "content_hash")
+                more = ("n_sentences", "n_chunks", "added_by", "created_at", "published", "pages")
+                aids = (
+                    s.execute(
+                        insert(Article).returning(col(Article.id), sort_by_parameter_order=True),
+                        [{k: getattr(a, k) for k in columns + more} for a in articles],
+                    )
+                    .scalars()
+                    .all()
+                )
+                for a, aid in zip(articles, aids, strict=True):
+                    a.id = int(aid)
+                sent_params = []
+                row = 0
+                for art, article_spans in zip(articles, spans, strict=True):
+                    for k, (x, y) in enumerate(article_spans):
+                        sent_params.append(
+                            {
+                                "collection": collection,
+                                "article_id": art.id,
+                                "ordinal": k,
+                                "start": x,
+                                "end": y,
+                                "vector": vector_bytes(vectors[row]),
+                            }
+                        )
+                        row += 1
+                sids = (
+                    s.execute(
+                        insert(Sentence).returning(col(Sentence.id), sort_by_parameter_order=True),
+                        sent_params,
+                    )
+                    .scalars()
+                    .all()
+                )
+                chunk_params = [
+                    {
+                        "collection": collection,
+                        "article_id": a.id,
+                        "first": c.first,
+                        "last": c.last,
+                        "start": c.start,
+                        "end": c.end,
+                    }
+                    for a, ps in zip(articles, passages, strict=True)
+                    for c in ps
+                ]
+                cids = (
+                    s.execute(
+                        insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params
+                    )
+                    .scalars()
+                    .all()
+                )
+                flat = [(a.id, c) for a, ps in zip(articles, passages, strict=True) for c in ps]
+                stored = []
+                for cid, (aid, c) in zip(cids, flat, strict=True):
+                    assert aid is not None
+                    stored.append(PassageRow(int(cid), aid, c.first, c.last))
+                self.bump(s, collection)
+                s.commit()
+                gen = self.generation(collection)
+        except (SQLAlchemyError, StoreError) as e:
+            raise StoreError(f"Could not store the article: {db_reason(e)}") from e
+        return StoredBatch([int(x) for x in sids], stored, list(replaces), removed_chunks, gen)
+
+    def remove_article(self, collection: str, article_id: int) -> tuple[list[int], int]:
+        """Delete one article (its sentences and passages) and bump the generation, in one
+        transaction; returns its passage ids and the new generation."""
+        try:
+            with self.session() as s:
+                chunk_ids = [
+                    int(c)
+                    for c in s.exec(select(Chunk.id).where(Chunk.article_id == article_id)).all()
+                    if c is not None
+                ]
+                self.delete_article(s, article_id)
+                self.bump(s, collection)
+                s.commit()
+        except (SQLAlchemyError, StoreError) as e:
+            raise StoreError(f"Could not remove the article: {db_reason(e)}") from e
+        return chunk_ids, self.generation(collection)
+
+    def set_vectors(self, collection: str, sentence_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Replace sentence vectors (a re-encode with another model) and bump the generation."""
+        with self.session() as s:
+            for sid, v in zip(sentence_ids, vectors, strict=True):
+                row = s.get(Sentence, sid)
+                if row is not None:
+                    row.vector = vector_bytes(v)
+                    s.add(row)
+            self.bump(s, collection)
+            s.commit()
+
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            row = s.get(Meta, key)
+            if row is None:
+                s.add(Meta(key=key, value=value))
+            else:
+                row.value = value
+                s.add(row)
+            s.commit()
+
+    def bad_offsets(self, collection: str) -> int | None:
+        """The id of a sentence whose offsets cannot be a slice of its article (None: all fine)."""
+        with self.session() as s:
+            return s.exec(
+                select(Sentence.id)
+                .join(Article, col(Article.id) == Sentence.article_id)
+                .where(Sentence.collection == collection)
+                .where((col(Sentence.start) < 0) | (col(Sentence.end) <= col(Sentence.start)))
+                .limit(1)
+            ).first()
+
     # -- bulk reads for building indexes --------------------------------------------------------
 
-    def sentence_rows(self, collection: str) -> list[tuple[int, int, int, int, int, bytes]]:
-        """(id, article_id, ordinal, start, end, vector) for a collection, ordered by article and ordinal."""
+    def sentence_rows(self, collection: str) -> list[SentenceRow]:
+        """A collection's sentences, ordered by article and ordinal."""
         with self.session() as s:
             rows = s.execute(
                 sa_select(
@@ -346,17 +556,17 @@ class Store:
                 .where(col(Sentence.collection) == collection)
                 .order_by(col(Sentence.article_id), col(Sentence.ordinal))
             ).all()
-            return [tuple(r) for r in rows]
+            return [SentenceRow(*r) for r in rows]
 
-    def chunk_rows(self, collection: str) -> list[tuple[int, int, int, int]]:
-        """(id, article_id, first, last) for a collection."""
+    def chunk_rows(self, collection: str) -> list[PassageRow]:
+        """A collection's passages (FAISS ids), by id."""
         with self.session() as s:
             rows = s.exec(
                 select(Chunk.id, Chunk.article_id, Chunk.first, Chunk.last)
                 .where(Chunk.collection == collection)
                 .order_by(col(Chunk.id))
             ).all()
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return [PassageRow(*r) for r in rows]
 
     def article_texts(self, collection: str) -> dict[int, tuple[str, str]]:
         """article id -> (title, text)."""

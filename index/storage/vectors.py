@@ -159,6 +159,27 @@ class VectorIndex:
             scores, ids = self._index.search(q, min(k, self.count))
         return scores, ids
 
+    def ids(self) -> list[int] | None:
+        """The database ids the index holds (None when this index kind cannot list them)."""
+        import faiss
+
+        raw = self._index
+        try:
+            if isinstance(raw, faiss.IndexIDMap2 | faiss.IndexIDMap):
+                return faiss.vector_to_array(raw.id_map).tolist()
+            ivf = faiss.extract_index_ivf(raw)
+            lists = ivf.invlists
+            assert lists is not None
+            out: list[int] = []
+            for lst in range(ivf.nlist):
+                n = lists.list_size(lst)
+                if n:
+                    ptr = lists.get_ids(lst)
+                    out.extend(faiss.rev_swig_ptr(ptr, n).tolist())
+            return out
+        except (RuntimeError, AttributeError):
+            return None
+
     def memory_bytes(self) -> int:
         """Bytes the serialised index takes (close to its resident size)."""
         with self._lock:

@@ -10,7 +10,8 @@ import pytest
 from index.answering.alignment import ALIGNMENT, alignment_features, content_rows, window_dense
 from index.answering.scorer import JUDGE_FEATURES, Judge, Scorer, with_alignment
 from index.embedding import FakeEmbedder, TokenVectors
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import sample_docs
 
 C = "local"

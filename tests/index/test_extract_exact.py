@@ -10,7 +10,8 @@ import pytest
 
 from index.embedding import FakeEmbedder
 from index.ingest.extract import extract
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 from tests.index.test_extract import HTML, SAMPLE, make_pdf
 

@@ -15,7 +15,8 @@ import pytest
 from index.embedding import FakeEmbedder
 from index.errors import InputError
 from index.ingest.sources import canonical_url, file_key, paste_key
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.index.test_extract import PDF_PAGES, make_pdf
 
 C = "local"

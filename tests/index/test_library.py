@@ -11,7 +11,8 @@ import pytest
 from index.embedding import FakeEmbedder
 from index.errors import InputError, NotFound
 from index.ingest.extract import extract
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage.vectors import VectorIndex
 from index.types import Answer, Quote
 from tests.conftest import EXAMPLE_ARTICLE, GARDEN, make_doc, sample_docs

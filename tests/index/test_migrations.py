@@ -19,7 +19,8 @@ from sqlmodel import SQLModel
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
 from index.ingest.sentences import split_sentences
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage import migrations
 from index.storage.store import Store, make_engine, vector_bytes
 

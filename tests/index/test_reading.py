@@ -13,7 +13,8 @@ import pytest
 from index.answering.model import AnswerModel
 from index.answering.reader import Reader, build_network, save_reader
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import sample_docs
 
 torch = pytest.importorskip("torch")
@@ -112,7 +113,7 @@ def test_cache_bound_holds(tmp_path: Path, emb: CountingEmbedder, reader: Reader
     try:
         for q in QUESTIONS:
             small.ask(C, q)
-        assert len(small._states) == 2
+        assert len(small.pipeline._states) == 2
     finally:
         small.close()
 

@@ -12,7 +12,8 @@ import pytest
 from index.embedding import FakeEmbedder
 from index.errors import QuotebotError
 from index.ingest.fetch import FetchPolicy
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.support.http import LocalServer, Request, Response
 
 C = "local"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import make_doc
 
 GUILD_A, GUILD_B = "111", "222"

@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage.models import SCHEMA_VERSION, Feedback, Meta, Question
 from index.storage.store import Store
 from tests.conftest import make_doc, sample_docs

@@ -10,8 +10,9 @@ import pytest
 
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
-from index.library import Library, LibrarySettings
+from index.library import Library
 from index.search.candidates import _passage_rows
+from index.settings import LibrarySettings
 from index.storage.vectors import FLAT, IVF, VectorIndex, ivf_lists
 from tests.conftest import make_doc
 
@@ -191,7 +192,8 @@ def test_library_switches_to_ivf_in_the_background_when_outgrown(tmp_path: Path)
     import time
 
     from index.embedding import FakeEmbedder
-    from index.library import Library, LibrarySettings
+    from index.library import Library
+    from index.settings import LibrarySettings
     from index.types import Document
 
     lib = Library(LibrarySettings(data_dir=tmp_path, ivf_threshold=300), embedder=FakeEmbedder())

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 
 COLLECTION = "local"

@@ -30,7 +30,8 @@ import numpy as np
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound, QuotebotError
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage.vectors import VectorIndex
 from index.types import Document
 from tests.reliability.crash_driver import article_text, question, tag_of

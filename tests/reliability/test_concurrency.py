@@ -1,6 +1,6 @@
 """Concurrency: questions during writes in the same process, and two processes on one data dir.
 
-Policy under test (see index/library.py): writers of a collection serialise on a thread lock and an
+Policy under test (see index/search/shelves.py): writers of a collection serialise on a thread lock and an
 advisory flock on `index/<collection>.lock`; every process reloads its shelf when another process
 has replaced the collection's index file.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from index.embedding import FakeEmbedder
 from index.errors import NotFound
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 from tests.conftest import REPO
 from tests.reliability.crash_driver import COLLECTION, article_text, question, tag_of

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings, _index_ids
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage.vectors import VectorIndex
 from index.types import Answer, Document
 from tests.conftest import REPO
@@ -33,7 +34,7 @@ def index_agrees_with_sql(lib: Library) -> bool:
     index = VectorIndex.load(path)
     if index is None:
         return False
-    ids = _index_ids(index) or []
+    ids = index.ids() or []
     return sorted(ids) == sorted(r[0] for r in lib.store.chunk_rows(COLLECTION))
 
 
@@ -149,7 +150,7 @@ def test_crash_between_sql_and_index_after_a_same_size_replace_is_repaired(tmp_p
         shelf = lib.shelf(COLLECTION)
         assert lib.doctor() == []
         assert index_agrees_with_sql(lib)
-        ids = np.sort(np.asarray(_index_ids(shelf.passages)))
+        ids = np.sort(np.asarray(shelf.passages.ids()))
         assert ids.tolist() == sorted(r[0] for r in lib.store.chunk_rows(COLLECTION))
         check_answerable(lib, new.article.id)
         check_answerable(lib, other.article.id)

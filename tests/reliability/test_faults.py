@@ -21,8 +21,11 @@ from sqlalchemy import event
 
 from index.embedding import FakeEmbedder
 from index.errors import InputError
-from index.library import INSERT_ARTICLES, Library, LibrarySettings, _passage_vectors
+from index.library import Library
+from index.search.shelves import passage_vectors
+from index.settings import LibrarySettings
 from index.types import Document
+from index.writing import INSERT_ARTICLES
 from tests.conftest import REPO, fake_model_cli
 from tests.reliability.crash_driver import article_text, question
 
@@ -266,8 +269,8 @@ def test_a_crash_after_replacing_the_last_article_never_serves_its_old_vectors(t
         problems = lib.doctor()
         assert any("generation" in p for p in problems), problems
         shelf = lib.shelf(C)  # loads: the stale file is rebuilt from SQL
-        rows, chunk_rows = lib._read_rows(C)
-        ids, want = _passage_vectors(rows, chunk_rows, lib.embedder.dim)
+        rows, chunk_rows = lib.shelves.read_rows(C)
+        ids, want = passage_vectors(rows, chunk_rows, lib.embedder.dim)
         got = np.stack([shelf.passages._index.reconstruct(int(i)) for i in ids])
         assert np.allclose(got, want, atol=1e-5)
         assert lib.doctor() == []

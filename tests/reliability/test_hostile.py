@@ -16,7 +16,8 @@ from sqlmodel import select
 
 from index.errors import InputError, QuotebotError, UnsupportedFormat
 from index.ingest.sentences import MAX_SENTENCE_CHARS
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.storage.models import Question
 from index.types import Document
 from tests.conftest import sample_docs

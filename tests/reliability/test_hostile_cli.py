@@ -22,7 +22,8 @@ import pytest
 from bot.cli.ask import format_answer
 from index.embedding import FakeEmbedder
 from index.errors import StoreError
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Answer, ArticleRef, Quote
 from tests.conftest import FAKE_MODEL, fake_model_cli
 

@@ -21,7 +21,8 @@ import pytest
 from index.errors import FetchError, InputError, QuotebotError
 from index.ingest.extract import extract
 from index.ingest.fetch import FetchPolicy, fetch
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import REPO, sample_docs
 from tests.index.test_extract import PDF_PAGES, make_pdf, pdf_from_objects
 from tests.support.http import LocalServer, Response, drip
@@ -363,7 +364,8 @@ def test_a_url_field_inside_a_fetched_file_never_replaces_the_fetched_address(
     base: str, tmp_path: Path
 ) -> None:
     from index.embedding import FakeEmbedder
-    from index.library import Library, LibrarySettings
+    from index.library import Library
+    from index.settings import LibrarySettings
 
     lib = Library(LibrarySettings(data_dir=tmp_path, fetch=LOOPBACK), embedder=FakeEmbedder())
     try:
@@ -375,7 +377,8 @@ def test_a_url_field_inside_a_fetched_file_never_replaces_the_fetched_address(
 
 def test_add_file_holds_each_jsonl_record_to_the_article_limit(tmp_path: Path) -> None:
     from index.embedding import FakeEmbedder
-    from index.library import Library, LibrarySettings
+    from index.library import Library
+    from index.settings import LibrarySettings
 
     path = tmp_path / "big.jsonl"
     small = {"id": "small", "text": "A short record."}

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from index.types import Document
 from tests.conftest import sample_docs
 from tests.reliability.crash_driver import article_text, question
