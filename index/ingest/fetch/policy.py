@@ -3,7 +3,10 @@ types read, and the errors every limit raises."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.errors import FetchError
 
@@ -26,16 +29,35 @@ _VAGUE_CONTENT_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits for one fetch; the defaults are the production settings."""
+class FetchPolicy(BaseModel):
+    """[fetch]: limits for one fetch; the defaults are the production settings. Frozen (one shared
+    default is safe) and validated, so a bad limit fails where it is set, not mid-fetch."""
 
-    max_bytes: int = 10_000_000
-    timeout_s: float = 15.0  # wall clock for the whole fetch: DNS, connects, redirects and body
-    max_redirects: int = 5
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_bytes: int = Field(default=10_000_000, ge=1000)
+    timeout_s: float = Field(default=15.0, gt=0, le=300)  # wall clock: DNS, connects, redirects, body
+    max_redirects: int = Field(default=5, ge=0, le=20)
     # Networks exempt from the public-address rule, e.g. ("127.0.0.0/8",) in tests; never in production.
     allow_networks: tuple[str, ...] = ()
     user_agent: str = "quotebot/0.1 (+https://github.com/quotebot)"
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)  # as the address rule reads them
+            except ValueError as e:
+                raise ValueError(f"{network!r} is not an IP network (e.g. 127.0.0.0/8)") from e
+        return value
+
+    @field_validator("user_agent")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        if not value.strip() or any(not (" " <= c <= "~") for c in value):
+            raise ValueError("must be printable ASCII on one line (it is sent as the User-Agent header)")
+        return value
 
 
 @dataclass(frozen=True)
