@@ -1,93 +1,66 @@
 """Settings from config.toml and the environment, validated once at start-up and passed down.
 
-Secrets never live in the TOML file: the Discord token comes only from `DISCORD_TOKEN`.
-Environment overrides: QUOTEBOT_DATA (data_dir), QUOTEBOT_DATABASE_URL (database_url),
-QUOTEBOT_MODEL (model), QUOTEBOT_SHARD_ID and QUOTEBOT_SHARD_COUNT (bot.shard_id, bot.shard_count).
+Every default and limit is declared once, in the section models: [index], [limits], [ingest] and
+[fetch] in the library (index.settings, index.ingest.fetch.policy), [bot] and [metrics] here.
+`Settings` gathers them, from these sources, highest first:
+
+1. the explicit `data_dir=` argument of `load_settings` (the CLI's `--data`);
+2. the environment: any key as `QUOTEBOT_<SECTION>__<KEY>` (e.g. `QUOTEBOT_INDEX__DENSE_K=60`,
+   `QUOTEBOT_BOT__SHARD_ID=1`; lists as JSON, `QUOTEBOT_FETCH__ALLOW_NETWORKS='["127.0.0.0/8"]'`),
+   then the older short names, kept as aliases: QUOTEBOT_DATA (index.data_dir),
+   QUOTEBOT_DATABASE_URL (index.database_url), QUOTEBOT_MODEL (index.model), QUOTEBOT_SHARD_ID and
+   QUOTEBOT_SHARD_COUNT (bot.shard_id, bot.shard_count). Empty variables are ignored;
+3. the TOML file (the one given, or ./config.toml when present);
+4. the defaults.
+
+Secrets never live in the TOML file: the Discord token comes only from `DISCORD_TOKEN`
+(`Settings.discord_token`, a SecretStr), and a file holding one is refused.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import os
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from index.errors import InputError
-from index.ingest.fetch import FetchPolicy
-from index.library import LibrarySettings
+from index.ingest.fetch.policy import FetchPolicy
+from index.settings import IndexSettings, IngestSettings, LibrarySettings, LimitsSettings
+
+# The names the sections had before the library declared them (tests and callers still use them).
+IndexConfig = IndexSettings
+LimitsConfig = LimitsSettings
+FetchConfig = FetchPolicy
+IngestConfig = IngestSettings
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class IndexConfig(_Section):
-    """[index]: storage, model and retrieval."""
-
-    data_dir: Path = Path("quotebot-data")
-    database_url: str = ""  # empty = SQLite file in data_dir
-    model: str = "all-MiniLM-L6-v2"
-    batch_size: int = Field(default=64, ge=1, le=1024)
-    passage_sentences: int = Field(default=4, ge=1, le=32)
-    passage_overlap: int = Field(default=1, ge=0, le=31)
-    dense_k: int = Field(default=40, ge=1, le=1000)
-    lexical_k: int = Field(default=40, ge=0, le=1000)
-    passage_k: int = Field(default=8, ge=1, le=200)
-    ivf_threshold: int = Field(default=50_000, ge=1000)
-    nprobe: int = Field(default=64, ge=1, le=4096)  # recall@10 0.965 on real MiniLM vectors (bench real)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    may_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    reader: bool = True
-    reader_cache_sentences: int = Field(default=20_000, ge=0)
-    max_loaded_collections: int = Field(default=0, ge=0)  # guild indexes kept in memory; 0 = no limit
-
-    @field_validator("data_dir")
-    @classmethod
-    def _a_folder(cls, value: Path) -> Path:
-        # The data directory is created on first use: whatever part of it exists must be a folder.
-        for part in (value, *value.parents):
-            if part.exists():
-                if not part.is_dir():
-                    raise ValueError(f"{part} is a file, not a directory")
-                break
-        return value
-
-
-class LimitsConfig(_Section):
-    """[limits]: what users may send."""
-
-    max_article_bytes: int = Field(default=20_000_000, ge=1000)
-    max_question_chars: int = Field(default=2000, ge=10)
-    max_articles: int = Field(default=100_000, ge=1)
-
-
-class FetchConfig(_Section):
-    """[fetch]: the guarded URL fetcher for /articles add url:."""
-
-    max_bytes: int = Field(default=10_000_000, ge=1000)
-    timeout_s: float = Field(default=15.0, gt=0, le=300)
-    max_redirects: int = Field(default=5, ge=0, le=20)
-    allow_networks: list[str] = []  # e.g. ["127.0.0.0/8"] in tests only; never in production
-
-    @field_validator("allow_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)  # as index.ingest.fetch reads them
-            except ValueError as e:
-                raise ValueError(f"{network!r} is not an IP network (e.g. 127.0.0.0/8)") from e
-        return value
-
-
-class IngestConfig(_Section):
-    """[ingest]: bulk ingest and keeping web articles current."""
-
-    max_bulk_urls: int = Field(default=1000, ge=1, le=100_000)  # pages one sitemap or feed may add
-    refresh_hours: float = Field(default=0.0, ge=0, le=24 * 365)  # the bot re-fetches web articles; 0 = off
 
 
 class BotConfig(_Section):
@@ -149,49 +122,126 @@ class MetricsConfig(_Section):
         return value
 
 
-class Settings(_Section):
-    """The whole configuration."""
+class Settings(BaseSettings):
+    """The whole configuration: one field per TOML section, plus the token from the environment.
 
-    index: IndexConfig = Field(default_factory=IndexConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    fetch: FetchConfig = Field(default_factory=FetchConfig)
-    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    Built by `load_settings` (file + environment + `data_dir=`). Built directly, as tests do
+    (`Settings(index=IndexSettings(...))`), it reads the environment but no file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUOTEBOT_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        case_sensitive=False,
+        extra="forbid",
+    )
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    fetch: FetchPolicy = Field(default_factory=FetchPolicy)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     bot: BotConfig = Field(default_factory=BotConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    discord_token: SecretStr | None = Field(default=None, validation_alias="DISCORD_TOKEN", repr=False)
 
-    def library_settings(self) -> LibrarySettings:
-        ix, lim, f = self.index, self.limits, self.fetch
-        return LibrarySettings(
-            data_dir=ix.data_dir,
-            database_url=ix.database_url or None,
-            model=ix.model,
-            batch_size=ix.batch_size,
-            passage_sentences=ix.passage_sentences,
-            passage_overlap=min(ix.passage_overlap, ix.passage_sentences - 1),
-            dense_k=ix.dense_k,
-            lexical_k=ix.lexical_k,
-            passage_k=ix.passage_k,
-            ivf_threshold=ix.ivf_threshold,
-            nprobe=ix.nprobe,
-            threshold=ix.threshold,
-            may_threshold=ix.may_threshold,
-            reader=ix.reader,
-            reader_cache_sentences=ix.reader_cache_sentences,
-            max_loaded_collections=ix.max_loaded_collections,
-            max_article_bytes=lim.max_article_bytes,
-            max_question_chars=lim.max_question_chars,
-            max_articles=lim.max_articles,
-            max_bulk_urls=self.ingest.max_bulk_urls,
-            fetch=FetchPolicy(
-                max_bytes=f.max_bytes,
-                timeout_s=f.timeout_s,
-                max_redirects=f.max_redirects,
-                allow_networks=tuple(f.allow_networks),
-            ),
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = _LOADING.get()
+        env = _lower(os.environ if given is None else given.env)
+        toml = {} if given is None else given.toml
+        return (
+            init_settings,
+            _Environment(settings_cls, env),
+            _Given(settings_cls, _aliases(env)),
+            _Given(settings_cls, toml),
         )
 
+    def library_settings(self) -> LibrarySettings:
+        """The library's flat settings: the fields of every section LibrarySettings is made of
+        ([index], [limits], [ingest]), and the sections it holds whole ([fetch])."""
+        values: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            section = getattr(self, name)
+            if isinstance(section, BaseModel) and issubclass(LibrarySettings, type(section)):
+                values.update({key: getattr(section, key) for key in type(section).model_fields})
+            elif name in LibrarySettings.model_fields:
+                values[name] = section
+        return LibrarySettings.model_validate(values)
 
-SECTIONS = ("index", "limits", "fetch", "bot", "metrics")
+
+SECTIONS = tuple(name for name, f in Settings.model_fields.items() if f.validation_alias is None)
+# The older environment names, each for one key (the QUOTEBOT_<SECTION>__<KEY> form wins over them).
+ALIASES: dict[str, tuple[str, str]] = {
+    "QUOTEBOT_DATA": ("index", "data_dir"),
+    "QUOTEBOT_DATABASE_URL": ("index", "database_url"),
+    "QUOTEBOT_MODEL": ("index", "model"),
+    "QUOTEBOT_SHARD_ID": ("bot", "shard_id"),
+    "QUOTEBOT_SHARD_COUNT": ("bot", "shard_count"),
+}
+
+
+@dataclass(frozen=True)
+class _Loading:
+    env: Mapping[str, str]
+    toml: dict[str, Any]
+
+
+# What `load_settings` hands to `settings_customise_sources` for the one Settings it builds.
+_LOADING: ContextVar[_Loading | None] = ContextVar("quotebot_settings_loading", default=None)
+
+
+def _lower(env: Mapping[str, str]) -> dict[str, str]:
+    """Variable names as the settings sources match them (case-insensitively); empty values dropped."""
+    return {k.lower(): v for k, v in env.items() if v != ""}
+
+
+def _aliases(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, dict[str, str]] = {}
+    for name, (section, key) in ALIASES.items():
+        if (value := env.get(name.lower())) is not None:
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+class _Environment(EnvSettingsSource):
+    """The environment source reading a given mapping (load_settings' `env=`) instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: dict[str, str]) -> None:
+        self._given_env = env  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._given_env
+
+
+class _Given(PydanticBaseSettingsSource):
+    """Values already read (the TOML file, the aliases), as one settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
+
+
 # A Discord bot token: base64url user id, a dot, a 6-character timestamp, a dot, a 27+ character HMAC.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
 
@@ -205,10 +255,11 @@ def _looks_like_token(value: object) -> bool:
 
 
 def _holds_token(raw: dict[str, object]) -> bool:
-    """A [bot] key named like a token (`token`, `discord_token`), or a value anywhere that looks like
-    one. Ordinary words ("Token Keepers" as a role name) are not tokens."""
+    """A top-level or [bot] key named like a token (`token`, `discord_token`), or a value anywhere
+    that looks like one. Ordinary words ("Token Keepers" as a role name) are not tokens."""
     bot = raw.get("bot")
-    return (isinstance(bot, dict) and any("token" in str(k).lower() for k in bot)) or _looks_like_token(raw)
+    keys = [*raw, *(bot if isinstance(bot, dict) else ())]
+    return any("token" in str(k).lower() for k in keys) or _looks_like_token(raw)
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -224,12 +275,51 @@ def _read_toml(path: Path) -> dict[str, object]:
         raise InputError(f"{path} is not valid TOML: {e}") from e
 
 
+@contextmanager
+def _loading(env: Mapping[str, str], toml: dict[str, Any]) -> Iterator[None]:
+    token = _LOADING.set(_Loading(env, toml))
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
+def _origin(loc: tuple[int | str, ...], env: Mapping[str, str], data_dir: Path | None) -> str:
+    """Where the bad value of `loc` came from, when that was the environment: " (from NAME)"."""
+    if loc[:1] == ("discord_token",) or loc[:1] == ("DISCORD_TOKEN",):
+        return " (from DISCORD_TOKEN)"
+    if len(loc) < 2 or (data_dir is not None and loc[:2] == ("index", "data_dir")):
+        return ""
+    section, key = str(loc[0]), str(loc[1])
+    names = [f"QUOTEBOT_{section}__{key}".upper()]
+    names += [name for name, target in ALIASES.items() if target == (section, key)]
+    names.append(f"QUOTEBOT_{section}".upper())
+    lowered = _lower(env)
+    return next((f" (from {n})" for n in names if n.lower() in lowered), "")
+
+
+def _not_json(error: str, env: Mapping[str, str]) -> str:
+    """One line for the settings sources' "error parsing value for field ..." (a list or a whole
+    section given as something other than JSON)."""
+    found = re.search(r'field "(\w+)"', error)
+    section = found.group(1) if found else ""
+    for name, value in _lower(env).items():
+        if name == f"quotebot_{section}" or name.startswith(f"quotebot_{section}__"):
+            try:
+                json.loads(value)
+            except ValueError:
+                where = name.removeprefix("quotebot_").replace("__", ".")
+                return f"Invalid setting {where}: {name.upper()} must be JSON, e.g. '[\"127.0.0.0/8\"]' for a list"
+    return f"Invalid setting {section or 'from the environment'}: {error}"
+
+
 def load_settings(
-    path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
+    path: Path | None = None, *, data_dir: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
-    """Read `path` (or ./config.toml when present), apply environment overrides, validate."""
-    env = dict(os.environ) if env is None else env
-    raw: dict[str, object] = {}
+    """Read `path` (or ./config.toml when present), apply environment overrides (`env`, default
+    os.environ) and `data_dir`, validate. Any problem is one InputError line."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
     if path is None and Path("config.toml").exists():
         path = Path("config.toml")
     if path is not None:
@@ -242,27 +332,16 @@ def load_settings(
             raise InputError(
                 f"Invalid setting {name}: must be a table ([{name}] section), not {type(section).__name__}"
             )
-    index = dict(raw.get("index", {}))  # type: ignore[call-overload]
-    if env.get("QUOTEBOT_DATA"):
-        index["data_dir"] = env["QUOTEBOT_DATA"]
-    if env.get("QUOTEBOT_DATABASE_URL"):
-        index["database_url"] = env["QUOTEBOT_DATABASE_URL"]
-    if env.get("QUOTEBOT_MODEL"):
-        index["model"] = env["QUOTEBOT_MODEL"]
-    if data_dir is not None:
-        index["data_dir"] = str(data_dir)
-    raw["index"] = index
-    bot = dict(raw.get("bot", {}))  # type: ignore[call-overload]
-    for key in ("shard_id", "shard_count"):
-        if env.get(f"QUOTEBOT_{key.upper()}"):
-            bot[key] = env[f"QUOTEBOT_{key.upper()}"]
-    raw["bot"] = bot
+    given: dict[str, Any] = {} if data_dir is None else {"index": {"data_dir": str(data_dir)}}
     try:
-        return Settings.model_validate(raw)
+        with _loading(env, raw):
+            return Settings(**given)
+    except SettingsError as e:  # an environment value that is not JSON where a list or table is expected
+        raise InputError(_not_json(str(e), env)) from e
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         msg = first["msg"]
         if first["type"] == "value_error" and "error" in first.get("ctx", {}):
             msg = str(first["ctx"]["error"])  # our own validators' words, without "Value error, "
-        raise InputError(f"Invalid setting {where}: {msg}") from e
+        raise InputError(f"Invalid setting {where}: {msg}{_origin(first['loc'], env, data_dir)}") from e
