@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bench import run_bench
+from bot.cli.bench import run_bench
 from bot.config import load_settings
 
 ARTICLES = [
@@ -91,7 +91,7 @@ def test_real_vector_rows_use_training_sentences_and_cache_them(
 ) -> None:
     """The real part on a small training folder: vectors embedded once, cached, and the recall
     rows printed (a flat index below ivf_threshold is exact: recall 1.0)."""
-    from bot import bench
+    from index.evaluation import bench, bench_report, bench_scale
 
     train = tmp_path / "train" / "squad1-train"
     train.mkdir(parents=True)
@@ -104,14 +104,15 @@ def test_real_vector_rows_use_training_sentences_and_cache_them(
     (train / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
     monkeypatch.setenv("QUOTEBOT_TRAIN_DIR", str(tmp_path / "train"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    first = bench.real_vectors(100, 20)
+    first = bench_scale.real_vectors(100, 20)
     assert first is not None and first[0].shape == (100, 384) and first[1].shape == (20, 384)
     assert list((tmp_path / "cache" / "quotebot").glob("bench-real-*.npz"))
-    again = bench.real_vectors(100, 20)
+    again = bench_scale.real_vectors(100, 20)
     assert again is not None and np.array_equal(again[0], first[0])
-    report = bench.Report()
-    monkeypatch.setattr(bench, "real_vectors", lambda n, q: first)
-    bench.Bench(True, load_settings(None, data_dir=tmp_path / "d", env={}), report, tmp_path).real()
+    report = bench_report.Report()
+    monkeypatch.setattr(bench_scale, "real_vectors", lambda n, q: first)
+    settings = load_settings(None, data_dir=tmp_path / "d", env={}).library_settings()
+    bench.Bench(True, settings, report, tmp_path).real()
     rows = {r.measure: r for r in report.rows}
     assert any(k.startswith("recall@10") for k in rows)
     assert float(report.keys["real_recall10"]) == 1.0
