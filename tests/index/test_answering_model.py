@@ -1,0 +1,287 @@
+"""index.answering.model: the shortlist's combine inputs and the judge's inputs by name and bounded,
+evidence counts scaled, the answer model's weights by name, and the reader-input cache (LRU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.answering.evidence import EVIDENCE
+from index.answering.model import (
+    COMBINE_INPUTS,
+    JUDGE_INPUTS,
+    AnswerModel,
+    StateCache,
+    bounded_evidence,
+    combine_inputs,
+    judge_inputs,
+)
+from index.answering.reader import QUESTION_TOKENS, Reading
+
+CI = {k: i for i, k in enumerate(COMBINE_INPUTS)}
+JI = {k: i for i, k in enumerate(JUDGE_INPUTS)}
+EI = {k: i for i, k in enumerate(EVIDENCE)}
+
+# Judge inputs that are documented to leave [-1, 1]: reader logits.
+WIDE = {"relevance": (-12.0, 12.0), "relevance_margin": (0.0, 12.0)}
+
+
+def readings(*relevances: float) -> list[Reading]:
+    return [Reading(r, (0, 1), min(1.0, abs(r) / 10)) for r in relevances]
+
+
+# -- combine inputs -----------------------------------------------------------------------------------
+
+
+def test_combine_inputs_by_name() -> None:
+    rd = readings(1.0, 3.0, -2.0, 0.5)
+    c = combine_inputs(rd, np.array([4.0, 3.0, 2.5, -1.0], np.float32))
+    assert c.shape == (4, len(COMBINE_INPUTS)) and c.dtype == np.float32
+    assert c[:, CI["relevance"]].tolist() == [1.0, 3.0, -2.0, 0.5]
+    # The best reading (the second) has relevance_rel 0, the others below.
+    assert c[1, CI["relevance_rel"]] == 0.0 and (c[:, CI["relevance_rel"]] <= 0).all()
+    assert c[:, CI["relevance_rel"]].tolist() == [-2.0, 0.0, -5.0, -2.5]
+    # rank_pos rises with the ranker's order, from 0.
+    pos = c[:, CI["rank_pos"]]
+    assert pos[0] == 0.0 and (np.diff(pos) > 0).all() and pos.tolist() == [0.0, 0.25, 0.5, 0.75]
+    # ranker: the lead of the best ranker score, <= 0.
+    assert c[:, CI["ranker"]].tolist() == [0.0, -1.0, -1.5, -5.0]
+    assert c[:, CI["span"]].tolist() == pytest.approx([r.span_probability for r in rd])
+
+
+def test_combine_inputs_are_clipped() -> None:
+    c = combine_inputs(readings(1e9, -1e9), np.array([1e9, -1e9], np.float32))
+    assert c[:, CI["relevance"]].tolist() == [12.0, -12.0]
+    assert c[:, CI["relevance_rel"]].tolist() == [0.0, -24.0]
+    assert c[:, CI["ranker"]].tolist() == [0.0, -20.0]
+
+
+def test_combine_inputs_of_an_empty_shortlist() -> None:
+    assert combine_inputs([], np.zeros(0, np.float32)).shape == (0, len(COMBINE_INPUTS))
+
+
+def test_combine_inputs_of_one() -> None:
+    c = combine_inputs(readings(-4.0), np.array([7.0], np.float32))
+    assert c[0, CI["relevance_rel"]] == 0.0 and c[0, CI["ranker"]] == 0.0 and c[0, CI["rank_pos"]] == 0.0
+
+
+# -- judge inputs -------------------------------------------------------------------------------------
+
+
+def judge(**kw: object) -> dict[str, float]:
+    args: dict[str, object] = {
+        "dense": 0.5,
+        "lex": 0.5,
+        "missing_key": 0.0,
+        "question_terms": 3,
+        "question_tokens": 8,
+    }
+    args.update(kw)
+    rd = args.pop("readings", readings(2.0, 1.0, -1.0))
+    combined = args.pop("combined", np.array([2.0, 1.0, -1.0], np.float32))
+    best = args.pop("best", 0)
+    x = judge_inputs(rd, combined, best, **args)  # type: ignore[arg-type]
+    assert x.shape == (len(JUDGE_INPUTS),) and x.dtype == np.float32
+    return dict(zip(JUDGE_INPUTS, x.tolist(), strict=True))
+
+
+def in_bounds(vals: dict[str, float]) -> None:
+    for name, v in vals.items():
+        lo, hi = WIDE.get(name, (-1.0, 1.0))
+        assert lo <= v <= hi, (name, v)
+
+
+def test_judge_inputs_by_name() -> None:
+    v = judge()
+    assert v["relevance"] == 2.0 and v["relevance_margin"] == 1.0
+    assert v["softmax"] == pytest.approx(np.exp(2) / (np.exp(2) + np.exp(1) + np.exp(-1)), rel=1e-5)
+    assert v["span"] == pytest.approx(0.2)
+    assert (v["dense"], v["lex"], v["missing_key"]) == (0.5, 0.5, 0.0)
+    assert v["question_terms"] == pytest.approx(3 / 12)
+    assert v["question_tokens"] == pytest.approx(8 / QUESTION_TOKENS)
+    assert v["bias"] == 1.0
+    assert all(v[k] == 0.0 for k in EVIDENCE)  # no evidence given: zeros
+    in_bounds(v)
+
+
+def test_judge_inputs_of_a_best_that_is_not_first() -> None:
+    v = judge(best=2)
+    assert v["relevance"] == -1.0 and v["relevance_margin"] == 0.0  # behind the others: no lead
+    assert v["softmax"] < 0.1
+
+
+def test_judge_inputs_of_one_reading() -> None:
+    v = judge(readings=readings(-3.0), combined=np.array([5.0], np.float32))
+    assert v["relevance_margin"] == 12.0 and v["softmax"] == pytest.approx(1.0)
+    in_bounds(v)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_judge_inputs_stay_bounded(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 8))
+    rd = [Reading(float(rng.normal(0, 100)), None, float(rng.uniform(0, 1))) for _ in range(n)]
+    evidence = rng.normal(0, 1_000, len(EVIDENCE)).astype(np.float32)
+    v = judge(
+        readings=rd,
+        combined=rng.normal(0, 1e4, n).astype(np.float32),
+        best=int(rng.integers(0, n)),
+        dense=float(rng.normal(0, 10)),
+        lex=float(rng.normal(0, 10)),
+        missing_key=float(rng.normal(0, 10)),
+        question_terms=int(rng.integers(0, 10_000)),
+        question_tokens=int(rng.integers(0, 10_000)),
+        evidence=evidence,
+    )
+    in_bounds(v)
+    assert all(np.isfinite(list(v.values())))
+
+
+def test_judge_inputs_take_the_evidence_bounded_by_name() -> None:
+    ev = np.zeros(len(EVIDENCE), np.float32)
+    ev[EI["full_coverage"]] = 1.0
+    ev[EI["words_missing"]] = 4.0  # a count, scaled at 8
+    ev[EI["order_discord"]] = 7.0  # not a count: clipped
+    v = judge(evidence=ev)
+    assert v["full_coverage"] == 1.0 and v["words_missing"] == 0.5 and v["order_discord"] == 1.0
+
+
+# -- bounded evidence ---------------------------------------------------------------------------------
+
+
+def test_bounded_evidence_scales_counts() -> None:
+    ev = np.zeros(len(EVIDENCE), np.float32)
+    ev[EI["modifiers_missing"]] = 2  # scaled at 4
+    ev[EI["q_words"]] = 16  # at 32
+    ev[EI["q_terms"]] = 30  # at 12: capped
+    ev[EI["caps_not_nearby"]] = -3  # a count is never negative
+    ev[EI["missing_share"]] = 0.25  # a share: as it is
+    ev[EI["negation_mismatch"]] = 5  # not a count: clipped to 1
+    ev[EI["order_discord"]] = -5  # clipped to -1
+    out = bounded_evidence(ev)
+    assert out.dtype == np.float32 and out.shape == ev.shape
+    assert out[EI["modifiers_missing"]] == 0.5
+    assert out[EI["q_words"]] == 0.5
+    assert out[EI["q_terms"]] == 1.0
+    assert out[EI["caps_not_nearby"]] == 0.0
+    assert out[EI["missing_share"]] == 0.25
+    assert out[EI["negation_mismatch"]] == 1.0
+    assert out[EI["order_discord"]] == -1.0
+    # The input is left alone.
+    assert ev[EI["q_words"]] == 16 and ev[EI["order_discord"]] == -5
+
+
+def test_bounded_evidence_is_always_in_bounds() -> None:
+    rng = np.random.default_rng(3)
+    out = bounded_evidence(rng.normal(0, 100, (len(EVIDENCE),)).astype(np.float32))
+    assert (out >= -1).all() and (out <= 1).all()
+
+
+# -- the answer model ---------------------------------------------------------------------------------
+
+
+def test_default_model_trusts_the_reader() -> None:
+    m = AnswerModel.default()
+    c = combine_inputs(readings(1.0, 5.0, 3.0), np.array([3.0, 2.0, 1.0], np.float32))
+    assert m.rescore(c).tolist() == [1.0, 5.0, 3.0]  # the relevance column alone
+    low = m.confidence(np.array(list(judge(readings=readings(-5.0), combined=np.zeros(1)).values())))
+    high = m.confidence(np.array(list(judge(readings=readings(5.0), combined=np.zeros(1)).values())))
+    assert 0.0 < low < 0.5 < high < 1.0
+    assert m.may_threshold <= m.threshold
+
+
+def test_confidence_does_not_overflow() -> None:
+    m = AnswerModel.default()
+    m.judge = m.judge * 1e6
+    x = np.zeros(len(JUDGE_INPUTS), np.float32)
+    x[JI["relevance"]] = 12.0
+    assert m.confidence(x) == pytest.approx(1.0)
+    x[JI["relevance"]] = -12.0
+    assert 0.0 <= m.confidence(x) < 1e-9
+
+
+def test_load_reads_weights_by_name(tmp_path: Path) -> None:
+    raw = {
+        # Names in another order, some absent (0 weight, mean 0, scale 1), one unknown (ignored).
+        "combine": {"span": 2.0, "relevance": 0.5, "retired_input": 9.0},
+        "judge": {
+            "weights": {"bias": -1.0, "lex": 3.0},
+            "mean": {"lex": 0.25},
+            "scale": {"lex": 0.5, "dense": 0.0},
+        },
+        "threshold": 0.6,
+        "may_threshold": 0.4,
+    }
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(raw))
+    m = AnswerModel.load(path)
+    assert m.combine[CI["span"]] == 2.0 and m.combine[CI["relevance"]] == 0.5
+    assert m.combine[CI["ranker"]] == 0.0 and len(m.combine) == len(COMBINE_INPUTS)
+    assert m.judge[JI["lex"]] == 3.0 and m.judge[JI["bias"]] == -1.0 and m.judge[JI["dense"]] == 0.0
+    assert m.mean[JI["lex"]] == 0.25 and m.scale[JI["lex"]] == 0.5
+    assert m.scale[JI["relevance"]] == 1.0
+    assert 0 < m.scale[JI["dense"]] <= 1e-6  # a zero scale never divides by zero
+    assert (m.threshold, m.may_threshold, m.shortlist, m.ranker) == (0.6, 0.4, 12, None)
+    x = np.zeros(len(JUDGE_INPUTS), np.float32)
+    x[JI["lex"]], x[JI["bias"]] = 0.75, 1.0
+    # z(lex) = (0.75 - 0.25) / 0.5 = 1; z(bias) = 1: logit 3 - 1 = 2
+    assert m.confidence(x) == pytest.approx(1 / (1 + np.exp(-2.0)), rel=1e-5)
+
+
+def test_load_without_a_file_is_the_default(tmp_path: Path) -> None:
+    m = AnswerModel.load(tmp_path / "absent.json")
+    d = AnswerModel.default()
+    assert np.array_equal(m.combine, d.combine) and np.array_equal(m.judge, d.judge)
+
+
+def test_the_shipped_model_loads() -> None:
+    m = AnswerModel.load()
+    assert m.combine.shape == (len(COMBINE_INPUTS),) and m.judge.shape == (len(JUDGE_INPUTS),)
+    assert np.isfinite(m.judge).all() and (m.scale > 0).all()
+    assert 0 <= m.may_threshold <= m.threshold <= 1 and m.shortlist >= 1
+
+
+# -- the reader-input cache ---------------------------------------------------------------------------
+
+
+def test_state_cache_evicts_the_least_recently_used() -> None:
+    cache = StateCache(3)
+    items = {i: object() for i in range(1, 6)}
+    for i in (1, 2, 3):
+        cache.put(i, items[i])  # type: ignore[arg-type]
+    assert cache.get(1) is items[1]  # 1 is now the most recent: 2 is the oldest
+    cache.put(4, items[4])  # type: ignore[arg-type]
+    assert len(cache) == 3 and cache.get(2) is None
+    cache.put(3, items[3])  # type: ignore[arg-type]  # put again: 3 is the most recent, 1 the oldest
+    cache.put(5, items[5])  # type: ignore[arg-type]
+    assert cache.get(1) is None
+    assert [cache.get(i) is items[i] for i in (3, 4, 5)] == [True, True, True]
+    assert len(cache) == 3
+
+
+def test_state_cache_replaces_a_value_in_place() -> None:
+    cache = StateCache(2)
+    a, b = object(), object()
+    cache.put(7, a)  # type: ignore[arg-type]
+    cache.put(7, b)  # type: ignore[arg-type]
+    assert len(cache) == 1 and cache.get(7) is b
+
+
+def test_a_miss_changes_nothing() -> None:
+    cache = StateCache(2)
+    a, b, c = object(), object(), object()
+    cache.put(1, a)  # type: ignore[arg-type]
+    cache.put(2, b)  # type: ignore[arg-type]
+    assert cache.get(99) is None and len(cache) == 2
+    cache.put(3, c)  # type: ignore[arg-type]
+    assert cache.get(1) is None and cache.get(2) is b
+
+
+@pytest.mark.parametrize("capacity", [0, -5])
+def test_a_cache_without_room_keeps_nothing(capacity: int) -> None:
+    cache = StateCache(capacity)
+    cache.put(1, object())  # type: ignore[arg-type]
+    assert len(cache) == 0 and cache.get(1) is None
