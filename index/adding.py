@@ -25,7 +25,8 @@ from index.ingest.sources import (
     zip_members,
 )
 from index.settings import LibrarySettings
-from index.storage.store import Store, check_collection
+from index.storage.database import check_collection
+from index.storage.store import Store
 from index.types import AddResult, ArticleInfo, BulkResult, Document, RefreshResult
 from index.writing import Writer
 

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class QuotebotError(Exception):
     """Base of every user-facing failure; the message is shown to the user as is."""
@@ -40,3 +42,10 @@ class NotFound(QuotebotError):
 
 class StoreError(QuotebotError):
     """The database or the vector index cannot be used."""
+
+
+def os_reason(e: OSError) -> str:
+    """An operating-system failure in a few words ("the disk is full", "Permission denied")."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return e.strerror or str(e)

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from index.storage import migrations
-from index.storage.store import describe_db_error, make_engine
+from index.storage.database import describe_db_error, make_engine
 from index.storage.vectors import VectorIndex
 
 HEARTBEAT_FILE = "bot-health.json"

@@ -27,8 +27,8 @@ from pathlib import Path
 from index import maintenance
 from index.adding import Adder
 from index.answering import followup
-from index.answering.model import AnswerModel
-from index.answering.pipeline import Pipeline, Read
+from index.answering.model import AnswerModel, Read
+from index.answering.pipeline import Pipeline
 from index.answering.reader import Reader
 from index.answering.scorer import Scorer
 from index.embedding import DEFAULT_MODEL, Embedder
@@ -36,8 +36,9 @@ from index.errors import NotFound
 from index.search.shelf import Shelf
 from index.search.shelves import Shelves
 from index.settings import LibrarySettings
+from index.storage.database import check_collection
 from index.storage.models import Article, Question
-from index.storage.store import Store, check_collection
+from index.storage.store import Store
 from index.types import AddResult, Answer, ArticleInfo, BulkResult, Document, RefreshResult
 from index.writing import Writer
 

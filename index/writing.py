@@ -22,11 +22,12 @@ from index.errors import InputError, StoreError
 from index.ingest.extract import clean_title
 from index.ingest.passages import make_passages
 from index.ingest.sentences import split_sentences
-from index.search.shelf import ShelfRows
-from index.search.shelves import Shelves, chunk_tuples, passage_vectors
+from index.search.shelf import ShelfRows, chunk_tuples, passage_vectors
+from index.search.shelves import Shelves
 from index.settings import LibrarySettings
+from index.storage.database import check_collection
 from index.storage.models import Article
-from index.storage.store import Store, check_collection, content_hash
+from index.storage.store import Store, content_hash
 from index.types import AddResult, ArticleInfo, Document
 
 Progress = Callable[[int, int], None]

@@ -30,10 +30,17 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.answering.model import ANSWER_MODEL_FILE, COMBINE_INPUTS, JUDGE_INPUTS, AnswerModel, combine_inputs
+from index.answering.model import (
+    ANSWER_MODEL_FILE,
+    COMBINE_INPUTS,
+    JUDGE_INPUTS,
+    AnswerModel,
+    Read,
+    combine_inputs,
+)
 from index.evaluation.metrics import hits
 from index.evaluation.trainingdata import QAQuestion, QASet, read_qa
-from index.library import Library, Read
+from index.library import Library
 from index.search.features import FEATURES
 from index.settings import LibrarySettings
 from index.types import Document

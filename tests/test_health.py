@@ -56,7 +56,7 @@ def test_health_refuses_an_old_schema(tmp_path: Path) -> None:
     from alembic import command
 
     from index.storage import migrations
-    from index.storage.store import make_engine
+    from index.storage.database import make_engine
 
     data = tmp_path / "d"
     data.mkdir()

@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answering.evidence import EVIDENCE
+from index.answering.evidence import EVIDENCE, judge_evidence
 from index.answering.reader import QUESTION_TOKENS, ReaderInput, Reading
+from index.answering.scorer import Ranked
 from index.search.features import FEATURES, columns, row
+from index.search.lexical import terms
+from index.search.shelf import Shelf
 
 ANSWER_MODEL_FILE = Path(__file__).with_name("answer_model.json")
 
@@ -234,3 +237,39 @@ class StateCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+@dataclass(frozen=True)
+class Read:
+    """One question's shortlist as the reader saw it: ranker order, rows, readings, inputs."""
+
+    question: str
+    ranked: Ranked
+    short: np.ndarray  # indices into ranked.rows, in ranker order
+    rows: list[int]
+    readings: list[Reading]
+    sentences: list[ReaderInput]
+    question_input: ReaderInput
+
+    def judge_inputs(self, shelf: Shelf, combined: np.ndarray, best: int) -> np.ndarray:
+        f = self.ranked.features[int(self.short[best])]
+        second = [self.rows[i] for i in np.argsort(-combined, kind="stable")[1:2]]
+        evidence = judge_evidence(shelf, self.question, self.rows[best], second[0] if second else None)
+        return judge_inputs(
+            self.readings,
+            combined,
+            best,
+            dense=float(f[_DENSE]),
+            lex=float(f[_LEX]),
+            missing_key=float(f[_MISSING]),
+            question_terms=len(set(terms(self.question))),
+            question_tokens=len(self.question_input.states),
+            evidence=evidence,
+        )
+
+    def unanswerable(self, shelf: Shelf) -> bool:
+        """No word of the question occurs in the collection (".", "yo", "k"): nothing to quote."""
+        return not shelf.vocab.lookup(terms(self.question))
+
+
+_DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))

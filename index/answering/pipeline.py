@@ -16,17 +16,16 @@ and the lazily loaded reader.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from index.answering.alignment import ALIGNMENT, alignment_features
 from index.answering.evidence import judge_evidence
-from index.answering.model import AnswerModel, StateCache, combine_inputs, judge_inputs
+from index.answering.model import AnswerModel, Read, StateCache, combine_inputs
+from index.answering.quotes import Quotes
 from index.answering.reader import (
     PAIR_FEATURES,
     QUESTION_TOKENS,
@@ -35,8 +34,7 @@ from index.answering.reader import (
     SENTENCE_TOKENS,
     Reader,
     ReaderInput,
-    Reading,
-    bm25_rarity_top,
+    shelf_rarity,
 )
 from index.answering.scorer import Ranked, Scorer, judge_features, with_alignment
 from index.embedding import Embedder, TokenVectors
@@ -46,7 +44,7 @@ from index.search.features import FEATURES, Candidates, featurize
 from index.search.lexical import terms
 from index.search.shelf import Shelf
 from index.settings import LibrarySettings
-from index.types import Answer, ArticleRef, Quote
+from index.types import Answer, Quote
 
 Progress = Callable[[int, int], None]
 Cutoffs = tuple[float, float]  # (quote confidently from, "this may answer it" from)
@@ -68,7 +66,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self._get_embedder = embedder
-        self._page_starts = page_starts
+        self.quotes = Quotes(page_starts)
         self.scorer = scorer or Scorer.load()
         self.answer_model = answer_model or AnswerModel.load()
         self._reader: Reader | None = reader
@@ -206,7 +204,7 @@ class Pipeline:
             inputs = self._sentence_inputs(
                 shelf, {int(rk.rows[i]) for rk in ranked if rk for i in rk.order[:shortlist]}
             )
-            rarity = _rarity(shelf)
+            rarity = shelf_rarity(shelf)
             for i, (q, rk) in enumerate(zip(part, ranked, strict=True)):
                 if rk is None:
                     out.append(None)
@@ -315,9 +313,10 @@ class Pipeline:
         order = [int(rd.short[i]) for i in np.argsort(-combined, kind="stable")]
         order += [int(i) for i in rd.ranked.order[len(rd.short) :]]
         rk = rd.ranked
-        refs = self._refs(shelf, rk.rows[order[: max(1, alternatives + 1) + 4]])
+        refs = self.quotes.refs(shelf, rk.rows[order[: max(1, alternatives + 1) + 4]])
         quotes = [
-            self._quote(shelf, int(rk.rows[i]), float(rk.scores[i]), refs) for i in order[: alternatives + 1]
+            self.quotes.quote(shelf, int(rk.rows[i]), float(rk.scores[i]), refs)
+            for i in order[: alternatives + 1]
         ]
         reading, sentence = rd.readings[best], rd.sentences[best]
         top = quotes[0]
@@ -330,7 +329,7 @@ class Pipeline:
                 if reading.span_probability >= model.span_from:
                     top = dataclasses.replace(top, answer_start=guess[0], answer_end=guess[1])
         answered = confidence >= cut[1]
-        related = [] if answered else self._related(shelf, rk.qvec, refs)
+        related = [] if answered else self.quotes.related(shelf, rk.qvec, refs)
         return Answer(
             rd.question,
             top if answered else None,
@@ -367,103 +366,19 @@ class Pipeline:
     ) -> Answer:
         """Quote the best candidate if the confidence reaches the threshold, else decline."""
         rows, order, scores = rk.rows, rk.order, rk.scores
-        refs = self._refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
-        quotes = [self._quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]]
+        refs = self.quotes.refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
+        quotes = [
+            self.quotes.quote(shelf, int(rows[i]), float(scores[i]), refs) for i in order[: alternatives + 1]
+        ]
         best = quotes[0]
         related: list[Quote] = []
         answered = confidence >= (self.threshold if threshold is None else threshold)
         if not answered:
-            related = self._related(shelf, rk.qvec, refs)
+            related = self.quotes.related(shelf, rk.qvec, refs)
         return Answer(rk.question, best if answered else None, confidence, best, quotes[1:], related)
 
-    def _refs(self, shelf: Shelf, rows: Iterable[int]) -> dict[int, ArticleRef]:
-        ids = {int(shelf.article_ids[r]) for r in rows}
-        return {i: ArticleRef(i, shelf.titles[i], *shelf.refs.get(i, (None, None))) for i in ids}
 
-    def _quote(self, shelf: Shelf, row: int, score: float, refs: dict[int, ArticleRef]) -> Quote:
-        aid = int(shelf.article_ids[row])
-        ref = refs.get(aid) or self._refs(shelf, [row])[aid]
-        refs[aid] = ref
-        start, end = int(shelf.starts[row]), int(shelf.ends[row])
-        return Quote(shelf.texts[aid][start:end], ref, start, end, score, page=self._page(shelf, aid, start))
-
-    def _page(self, shelf: Shelf, article_id: int, start: int) -> int | None:
-        """The 1-based PDF page holding offset `start` (None for other kinds)."""
-        pages = self._page_starts(shelf.collection, article_id)
-        return bisect.bisect_right(pages, start) if pages else None
-
-    def _related(self, shelf: Shelf, qvec: np.ndarray, refs: dict[int, ArticleRef]) -> list[Quote]:
-        scores, ids = shelf.passages.search(qvec, 3)
-        out = []
-        for sc, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-            rows = shelf.chunk_rows(cid)
-            if not rows:
-                continue
-            aid = int(shelf.article_ids[rows[0]])
-            if aid not in refs:
-                refs.update(self._refs(shelf, [rows[0]]))
-            start, end = int(shelf.starts[rows[0]]), int(shelf.ends[rows[-1]])
-            out.append(
-                Quote(
-                    shelf.texts[aid][start:end],
-                    refs[aid],
-                    start,
-                    end,
-                    float(sc),
-                    page=self._page(shelf, aid, start),
-                )
-            )
-        return out
-
-
-@dataclass(frozen=True)
-class Read:
-    """One question's shortlist as the reader saw it: ranker order, rows, readings, inputs."""
-
-    question: str
-    ranked: Ranked
-    short: np.ndarray  # indices into ranked.rows, in ranker order
-    rows: list[int]
-    readings: list[Reading]
-    sentences: list[ReaderInput]
-    question_input: ReaderInput
-
-    def judge_inputs(self, shelf: Shelf, combined: np.ndarray, best: int) -> np.ndarray:
-        f = self.ranked.features[int(self.short[best])]
-        second = [self.rows[i] for i in np.argsort(-combined, kind="stable")[1:2]]
-        evidence = judge_evidence(shelf, self.question, self.rows[best], second[0] if second else None)
-        return judge_inputs(
-            self.readings,
-            combined,
-            best,
-            dense=float(f[_DENSE]),
-            lex=float(f[_LEX]),
-            missing_key=float(f[_MISSING]),
-            question_terms=len(set(terms(self.question))),
-            question_tokens=len(self.question_input.states),
-            evidence=evidence,
-        )
-
-    def unanswerable(self, shelf: Shelf) -> bool:
-        """No word of the question occurs in the collection (".", "yo", "k"): nothing to quote."""
-        return not shelf.vocab.lookup(terms(self.question))
-
-
-_DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))
 _PAIR = [FEATURES.index(k) for k in PAIR_FEATURES]
-
-
-def _rarity(shelf: Shelf) -> Callable[[str], float]:
-    """A term's rarity in the shelf's sentences: its BM25 idf over that of a term found once (as
-    index.answering.reader.bm25_rarity computes it for training); unseen terms are rarest."""
-    idf, ids = shelf.bm25.idf, shelf.vocab.ids
-    top = max(bm25_rarity_top(float(shelf.size)), 1e-9)
-
-    def rarity(term: str) -> float:
-        j = ids.get(term)
-        return 1.0 if j is None or j >= len(idf) else float(min(1.0, max(0.0, idf[j] / top)))
-
-    return rarity
 
 
 def _only_article(shelf: Shelf, rk: Ranked, article_id: int) -> Ranked | None:

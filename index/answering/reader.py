@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from index.search.lexical import terms
+from index.search.shelf import Shelf
 
 QUESTION_TOKENS = 32  # word pieces of a question the reader sees (a long chat message is cut)
 SENTENCE_TOKENS = 64  # word pieces of a sentence the reader sees
@@ -292,3 +293,16 @@ def save_reader(net, path: Path, info: dict[str, object], model_id: str = READER
     torch = _torch()
     state = {k: v.detach().to(torch.float16) for k, v in net.state_dict().items()}
     torch.save({"config": net.config, "state": state, "info": info, "model_id": model_id}, path)
+
+
+def shelf_rarity(shelf: Shelf) -> Callable[[str], float]:
+    """A term's rarity in the shelf's sentences: its BM25 idf over that of a term found once (as
+    index.answering.reader.bm25_rarity computes it for training); unseen terms are rarest."""
+    idf, ids = shelf.bm25.idf, shelf.vocab.ids
+    top = max(bm25_rarity_top(float(shelf.size)), 1e-9)
+
+    def rarity(term: str) -> float:
+        j = ids.get(term)
+        return 1.0 if j is None or j >= len(idf) else float(min(1.0, max(0.0, idf[j] / top)))
+
+    return rarity

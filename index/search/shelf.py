@@ -9,6 +9,7 @@ rows an ingest batch just stored).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ import scipy.sparse as sp
 
 from index.search.lexical import BM25, Vocabulary, term_matrix, terms
 from index.search.questions import _CAPITALISED, _DATE, _NUMBER
+from index.storage.store import PassageRow
 from index.storage.vectors import VectorIndex
 
 
@@ -210,3 +212,27 @@ def _sentence_texts(rows: ShelfRows) -> list[str]:
         rows.texts[a][s:e]
         for a, s, e in zip(rows.article_ids.tolist(), rows.starts.tolist(), rows.ends.tolist(), strict=True)
     ]
+
+
+def chunk_tuples(rows: ShelfRows) -> Iterable[PassageRow]:
+    for cid, (article, first, last) in rows.chunks.items():
+        yield PassageRow(cid, article, first, last)
+
+
+def passage_vectors(
+    rows: ShelfRows, chunk_rows: Sequence[PassageRow], dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage vectors as the normalised mean of their sentences' vectors (no second encoding pass)."""
+    if not chunk_rows:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+    arts, first_rows = np.unique(rows.article_ids, return_index=True)
+    base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
+    ids = np.empty(len(chunk_rows), np.int64)
+    out = np.empty((len(chunk_rows), dim), np.float32)
+    cums = np.vstack([np.zeros((1, dim), np.float64), np.cumsum(rows.vectors, axis=0, dtype=np.float64)])
+    for i, (cid, aid, first, last) in enumerate(chunk_rows):
+        b = base[aid]
+        ids[i] = cid
+        out[i] = cums[b + last + 1] - cums[b + first]
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    return ids, out

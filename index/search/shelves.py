@@ -18,24 +18,24 @@ the current shelf meanwhile.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from index.embedding import Embedder, encode_in_steps
-from index.errors import StoreError
-from index.search.shelf import Shelf, ShelfRows
+from index.errors import StoreError, os_reason
+from index.search.shelf import Shelf, ShelfRows, passage_vectors
 from index.settings import LibrarySettings
-from index.storage.store import PassageRow, Store, check_collection, vectors_from_bytes
+from index.storage.database import check_collection
+from index.storage.store import PassageRow, Store, vectors_from_bytes
 from index.storage.vectors import FLAT, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ class Shelves:
             reason = f"at generation {index.generation}, the database at {generation}"
         elif index.count != len(chunk_rows):
             reason = f"holds {index.count} vectors for {len(chunk_rows)} passages"
-        elif not _same_ids(index, chunk_rows):
+        elif not index.holds_exactly([c.id for c in chunk_rows]):
             reason = "holding other passages than SQL"
         if reason is None:
             return index
@@ -388,44 +388,3 @@ class Shelves:
         sentences = [texts[r.article_id][1][r.start : r.end] for r in srows]
         vecs = encode_in_steps(self.embedder, sentences, self.settings.batch_size, progress)
         self.store.set_vectors(collection, [r.id for r in srows], vecs)
-
-
-def os_reason(e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return e.strerror or str(e)
-
-
-def chunk_tuples(rows: ShelfRows) -> Iterable[PassageRow]:
-    for cid, (article, first, last) in rows.chunks.items():
-        yield PassageRow(cid, article, first, last)
-
-
-def passage_vectors(
-    rows: ShelfRows, chunk_rows: Sequence[PassageRow], dim: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Passage vectors as the normalised mean of their sentences' vectors (no second encoding pass)."""
-    if not chunk_rows:
-        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-    arts, first_rows = np.unique(rows.article_ids, return_index=True)
-    base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
-    ids = np.empty(len(chunk_rows), np.int64)
-    out = np.empty((len(chunk_rows), dim), np.float32)
-    cums = np.vstack([np.zeros((1, dim), np.float64), np.cumsum(rows.vectors, axis=0, dtype=np.float64)])
-    for i, (cid, aid, first, last) in enumerate(chunk_rows):
-        b = base[aid]
-        ids[i] = cid
-        out[i] = cums[b + last + 1] - cums[b + first]
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
-    return ids, out
-
-
-def _same_ids(index: VectorIndex, chunk_rows: Sequence[PassageRow]) -> bool:
-    """Whether the index holds exactly the SQL passages' ids (True when the ids cannot be read)."""
-    if index.count != len(chunk_rows):
-        return False
-    ids = index.ids()
-    if ids is None:
-        return True
-    want = np.fromiter((c[0] for c in chunk_rows), np.int64, len(chunk_rows))
-    return bool(np.array_equal(np.sort(np.asarray(ids, np.int64)), np.sort(want)))

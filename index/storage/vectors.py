@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,15 @@ class VectorIndex:
             return out
         except (RuntimeError, AttributeError):
             return None
+
+    def holds_exactly(self, ids: Sequence[int]) -> bool:
+        """Whether the index holds exactly these database ids (True when its ids cannot be read)."""
+        if self.count != len(ids):
+            return False
+        mine = self.ids()
+        if mine is None:
+            return True
+        return bool(np.array_equal(np.sort(np.asarray(mine, np.int64)), np.sort(np.asarray(ids, np.int64))))
 
     def memory_bytes(self) -> int:
         """Bytes the serialised index takes (close to its resident size)."""

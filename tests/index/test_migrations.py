@@ -22,7 +22,8 @@ from index.ingest.sentences import split_sentences
 from index.library import Library
 from index.settings import LibrarySettings
 from index.storage import migrations
-from index.storage.store import Store, make_engine, vector_bytes
+from index.storage.database import make_engine
+from index.storage.store import Store, vector_bytes
 
 TEXT = "Kites fly best in steady winds. A sailboat tacks against the wind. Rowing needs no wind at all."
 SPANS = split_sentences(TEXT)

@@ -22,7 +22,7 @@ from sqlalchemy import event
 from index.embedding import FakeEmbedder
 from index.errors import InputError
 from index.library import Library
-from index.search.shelves import passage_vectors
+from index.search.shelf import passage_vectors
 from index.settings import LibrarySettings
 from index.types import Document
 from index.writing import INSERT_ARTICLES

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import index.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from index.storage.store import make_engine
+from index.storage.database import make_engine
 
 
 def _run(connection: Connection) -> None:
