@@ -45,7 +45,6 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
 
 from index.errors import InputError
@@ -336,8 +335,6 @@ def load_settings(
     try:
         with _loading(env, raw):
             return Settings(**given)
-    except SettingsError as e:  # an environment value that is not JSON where a list or table is expected
-        raise InputError(_not_json(str(e), env)) from e
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -345,3 +342,6 @@ def load_settings(
         if first["type"] == "value_error" and "error" in first.get("ctx", {}):
             msg = str(first["ctx"]["error"])  # our own validators' words, without "Value error, "
         raise InputError(f"Invalid setting {where}: {msg}{_origin(first['loc'], env, data_dir)}") from e
+    except ValueError as e:  # SettingsError (not exported at the top by every version >= 2.2): an
+        # environment value that is not JSON where a list or a whole section is expected
+        raise InputError(_not_json(str(e), env)) from e
