@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.safe_text import visible
 from index.errors import InputError
 from index.library import Library, LibrarySettings
-from index.storage.store import Article
+from index.storage.models import Article
 from index.types import Document
 
 PAGE = 200  # articles read (export) or added (import) per batch: bounded memory, one encoding pass each

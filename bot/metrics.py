@@ -69,7 +69,7 @@ def article_counts(library: Any) -> dict[str, int]:
     from sqlalchemy import func, select
     from sqlmodel import col
 
-    from index.storage.store import Article
+    from index.storage.models import Article
 
     with library.store.session() as s:
         rows = s.execute(

@@ -24,7 +24,7 @@ from bot import replies
 from bot.context import bot_of, collection_of
 from bot.guild_config import decide, guild_config
 from bot.progress import ingest
-from index.storage.store import Question
+from index.storage.models import Question
 from index.types import Answer, ArticleInfo
 
 if TYPE_CHECKING:

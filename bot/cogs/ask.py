@@ -28,7 +28,7 @@ from bot.views import answer_view
 from index.answering import followup
 from index.errors import QuotebotError
 from index.storage import guild_settings as gs
-from index.storage.store import Question
+from index.storage.models import Question
 from index.types import Answer
 
 log = logging.getLogger("quotebot.ask")
@@ -48,12 +48,15 @@ async def _ask(
     def ask() -> Answer:
         lib = bot.library
         if context is not None:
-            answer = followup.ask_follow_up(
-                lib, collection, question, context, threshold=cfg.threshold, may_threshold=cfg.may_threshold
+            return lib.ask(
+                collection,
+                question,
+                user_id=str(user_id),
+                log_question=bot.settings.bot.log_questions,
+                threshold=cfg.threshold,
+                may_threshold=cfg.may_threshold,
+                context=context,
             )
-            if bot.settings.bot.log_questions:
-                answer = followup.log_answer(lib, collection, answer, str(user_id))
-            return answer
         answer = lib.ask(
             collection, question, user_id=str(user_id), log_question=bot.settings.bot.log_questions
         )

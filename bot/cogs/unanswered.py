@@ -23,7 +23,7 @@ from bot.context import bot_of, collection_of
 from bot.guild_config import guild_config
 from bot.views import PasteArticle
 from index.storage import guild_settings as gs
-from index.storage.store import Question
+from index.storage.models import Question
 from index.types import Answer
 
 UNANSWERED_MAX = 20  # entries of /unanswered, each with its "Answer this" button (Discord allows 25)

@@ -179,10 +179,14 @@ class Pipeline:
                 out.append(Answer(q, None, 0.0))
             else:
                 inputs, confidence = j
-                if confidence is None:
+                if not shelf.vocab.lookup(terms(q)):
+                    confidence = (
+                        0.0  # no word of the question occurs in the collection (as `Read.unanswerable`)
+                    )
+                elif confidence is None:
                     ctx = [sentence_tokens[r] for r in shelf.neighbourhood(rk.best_row)]
                     confidence = self._judge_full(shelf, rk, inputs, question_tokens[i], ctx)
-                out.append(self._decide(shelf, rk, confidence, alternatives, cut[0]))
+                out.append(self._decide(shelf, rk, confidence, alternatives, cut))
             if progress and (i % 200 == 0 or i == len(qs) - 1):
                 progress(i + 1, len(qs))
         return out
@@ -361,10 +365,9 @@ class Pipeline:
         alignment = alignment_features(question_tokens, sentence_tokens, context_tokens, rk.qvec)
         return self.scorer.full.probability(with_alignment(inputs, alignment))
 
-    def _decide(
-        self, shelf: Shelf, rk: Ranked, confidence: float, alternatives: int, threshold: float | None = None
-    ) -> Answer:
-        """Quote the best candidate if the confidence reaches the threshold, else decline."""
+    def _decide(self, shelf: Shelf, rk: Ranked, confidence: float, alternatives: int, cut: Cutoffs) -> Answer:
+        """The three replies without the reader: a confident quote from `cut[0]`, a "this may answer
+        it" quote from `cut[1]`, a decline below."""
         rows, order, scores = rk.rows, rk.order, rk.scores
         refs = self.quotes.refs(shelf, rows[order[: max(1, alternatives + 1) + 4]])
         quotes = [
@@ -372,10 +375,18 @@ class Pipeline:
         ]
         best = quotes[0]
         related: list[Quote] = []
-        answered = confidence >= (self.threshold if threshold is None else threshold)
+        answered = confidence >= cut[1]
         if not answered:
             related = self.quotes.related(shelf, rk.qvec, refs)
-        return Answer(rk.question, best if answered else None, confidence, best, quotes[1:], related)
+        return Answer(
+            rk.question,
+            best if answered else None,
+            confidence,
+            best,
+            quotes[1:],
+            related,
+            confident=confidence >= cut[0],
+        )
 
 
 _PAIR = [FEATURES.index(k) for k in PAIR_FEATURES]

@@ -10,11 +10,12 @@ import numpy as np
 from bot.cogs.insights import TOPIC_SIMILARITY
 from index import insights as ins
 from index.embedding import Embedder
-from index.storage.store import Question
+from index.storage.models import Question
 from tests.bot.conftest import (
     GUILD_A,
     GUILD_B,
     MANAGE_MESSAGES,
+    MOD,
     MODERATOR,
     ROLE_CURATOR,
     Harness,
@@ -22,7 +23,6 @@ from tests.bot.conftest import (
 )
 from tests.conftest import sample_docs
 
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 MOON_Q = "How often does the Moon orbit the Earth?"
 PASSWORDS = (
     "password reset how?",

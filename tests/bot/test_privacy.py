@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.checks import INVITE_PERMISSIONS
 from bot.cogs.admin import PURGE_INTERVAL_S
 from index.library import Library
-from index.storage.store import Feedback, Question
+from index.storage.models import Feedback, Question
 from tests.bot.conftest import (
     ADMIN,
     ADMINISTRATOR,
@@ -26,8 +26,8 @@ from tests.bot.conftest import (
     Harness,
     Recorder,
     make_settings,
+    running_bot,
     snowflake,
-    start_bot,
 )
 from tests.conftest import sample_docs
 
@@ -134,8 +134,7 @@ async def test_retention_purge_on_start_after_config_and_daily(
     old_question(library, GUILD_A, "from last month", 30)
     old_question(library, GUILD_B, "from last month in B", 30)
     old_question(library, GUILD_B, "ancient in B", 91)
-    h = await start_bot(make_settings(data_dir), library, no_webhook_network)
-    try:
+    async with running_bot(make_settings(data_dir), no_webhook_network, library) as h:
         await h.settle()
         # On start: the default 90 days.
         assert {t for _, _, t in questions(library)} == {"from last month", "from last month in B"}
@@ -162,8 +161,6 @@ async def test_retention_purge_on_start_after_config_and_daily(
         await h.settle()
         assert {t for _, _, t in questions(library)} == {"from last month in B"}
         assert cog._purge_timer is not None and cog._purge_timer.when() - loop.time() > PURGE_INTERVAL_S - 60
-    finally:
-        await h.bot.close()
     assert cog._purge_timer is None  # closing the bot stops the daily purge
 
 

@@ -136,12 +136,6 @@ def test_the_threshold_decides_between_quote_and_decline(lib: Library) -> None:
     assert above.confidence == pytest.approx(conf) and above.best.text == at.quote.text  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without a reader, Pipeline._decide compares the confidence with cut[0] only: the "
-    "'this may answer it' cut-off (cut[1], Library.ask(may_threshold=...), settings.may_threshold, "
-    "which Pipeline.may_threshold reports) is ignored and every quote is confident",
-)
 def test_a_confidence_between_the_cutoffs_is_a_may_quote(lib: Library) -> None:
     shelf = lib.shelf(C)
     q = "Why does bread rise?"
@@ -267,13 +261,6 @@ def test_an_empty_collection_declines(lib: Library) -> None:
     assert a.quote is None and a.best is None and a.confidence == 0.0 and a.related == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 'no word of the question occurs in the collection: nothing to quote' rule "
-    "(Read.unanswerable, confidence 0) is applied on the reader path only; without a reader the "
-    "retrieval judge gives such chat a confidence above 0 (e.g. 0.22 for 'yo yo yo'), so a low "
-    "threshold quotes it",
-)
 @pytest.mark.parametrize("chat", [".", "k", "yo yo yo", "zebra quantum marmalade"])
 def test_a_question_without_a_word_of_the_collection_is_declined_with_confidence_0(
     lib: Library, chat: str
