@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.conftest import FAKE_MODEL, fake_model_cli
 
 TXT = (
