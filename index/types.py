@@ -5,6 +5,7 @@ dataclasses with named fields; nothing here imports the rest of the package at r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class Document:
     pages: tuple[int, ...] = ()
     # The publication date a web page states (trafilatura's metadata), as an ISO date "YYYY-MM-DD".
     published: str | None = None
+    # When the article was first added, timezone-aware (an import keeps its original); None: now.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

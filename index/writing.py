@@ -253,7 +253,7 @@ class Writer:
                 n_sentences=len(p.spans),
                 n_chunks=0,
                 added_by=added_by,
-                created_at=now,
+                created_at=p.doc.created_at or now,
                 published=_clip(getattr(p.doc, "published", None), 32),
                 pages=json.dumps(list(pages)) if (pages := getattr(p.doc, "pages", ())) else None,
             )
@@ -319,6 +319,8 @@ def _check_document(doc: Document) -> None:
     or a 600-character source id that PostgreSQL refuses)."""
     if not doc.text.strip():
         raise InputError(f"{_name(doc)} has no text.")
+    if doc.created_at is not None and doc.created_at.tzinfo is None:
+        raise InputError(f"The created_at of {_name(doc)} has no time zone.")
     # (Titles are cleaned of control characters when stored, so a NUL there is dropped, not refused.)
     fields = (("text", doc.text), ("source id", doc.source_id), ("url", doc.url))
     for label, value in fields:

@@ -1,4 +1,5 @@
-"""`quotebot export` / `quotebot import`: a collection's articles as JSON Lines, for backups and moves.
+"""The archive format (`quotebot export` / `quotebot import`): a collection's articles as JSON Lines,
+for backups and moves.
 
 One line per article: `{"id", "title", "text", "url", "kind", "added_by", "created_at"}`; `id` is the
 article's source id, or its database id when it has none. The text is the exact stored string (quotes
@@ -12,19 +13,14 @@ its line number and the others are imported.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from bot.config import Settings
-from bot.safe_text import visible
 from index.errors import InputError
-from index.library import Library, LibrarySettings
-from index.storage.models import Article
+from index.library import Library
 from index.types import Document
 
 PAGE = 200  # articles read (export) or added (import) per batch: bounded memory, one encoding pass each
@@ -108,7 +104,10 @@ def import_records(
     for rec in [*records, None]:
         if batch and (rec is None or rec.get("added_by") != batch[0].get("added_by") or len(batch) >= PAGE):
             docs = [
-                Document(r["text"], r["title"], r.get("url"), r["id"], r.get("kind") or "text") for r in batch
+                Document(
+                    r["text"], r["title"], r.get("url"), r["id"], r.get("kind") or "text", created_at=_when(r)
+                )
+                for r in batch
             ]
             refused: list[tuple[int, str]] = []
             results = lib.add_documents(
@@ -117,71 +116,20 @@ def import_records(
                 added_by=batch[0].get("added_by"),
                 errors=None if errors is None else refused,
             )
-            bad = {i for i, _ in refused}
             for i, why in refused:
                 assert errors is not None
                 errors.append(f"{where}:{batch[i].get('_line', '?')}: {why}")
-            for r, res in zip([r for i, r in enumerate(batch) if i not in bad], results, strict=True):
+            for res in results:
                 counts[res.status] += 1
-                if res.status != "unchanged" and r.get("created_at"):
-                    _keep_created_at(lib, res.article.id, r["created_at"])
             batch = []
         if rec is not None:
             batch.append(rec)
     return counts
 
 
-def _keep_created_at(lib: Library, article_id: int, created_at: str) -> None:
-    when = datetime.fromisoformat(created_at)
-    if when.tzinfo is None:
-        return  # only timezone-aware dates are stored; keep the import time
-    with lib.store.session() as s:
-        art = s.get(Article, article_id)
-        if art is not None:
-            art.created_at = when
-            s.add(art)
-            s.commit()
-
-
-def _library(settings: Settings) -> Library:
-    ls: LibrarySettings = settings.library_settings()
-    return Library(ls)
-
-
-def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO, collection: str) -> int:
-    lib = _library(settings)
-    try:
-        n = 0
-        for rec in export_records(lib, collection):
-            out.write(json.dumps(rec, ensure_ascii=True) + "\n")
-            n += 1
-        print(f"quotebot: exported {n} articles of collection {collection}", file=sys.stderr)
-    finally:
-        lib.close()
-    return 0
-
-
-def cmd_import(args: argparse.Namespace, settings: Settings, out: TextIO, collection: str) -> int:
-    errors: list[str] = []
-    records = read_records(args.file, errors)
-    lib = _library(settings)
-    try:
-        counts = import_records(lib, collection, records, errors, str(args.file))
-    finally:
-        lib.close()
-    prefix = f"{args.file}:"
-
-    def line_of(e: str) -> int:
-        head = e[len(prefix) :].split(":", 1)[0] if e.startswith(prefix) else ""
-        return int(head) if head.isdigit() else 0
-
-    for e in sorted(errors, key=line_of):
-        print(f"quotebot: {visible(e, multiline=False)}", file=sys.stderr)
-    stored = sum(counts.values())
-    print(
-        f"imported {stored} articles into {collection}: {counts['added']} added, "
-        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged"
-        + (f"; {len(errors)} records refused (listed above)" if errors else ""),
-        file=out,
-    )
-    return 1 if errors else 0
+def _when(rec: dict[str, Any]) -> datetime | None:
+    """The record's `created_at` when it is timezone-aware (a naive one: the import time is kept)."""
+    if not rec.get("created_at"):
+        return None
+    when = datetime.fromisoformat(rec["created_at"])
+    return when if when.tzinfo is not None else None
