@@ -21,7 +21,6 @@ right"; the lite judge does without the token-alignment inputs.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from index.answering.evidence import EVIDENCE, judge_evidence
 from index.answering.scorer import JUDGE_FEATURES, SCORER_FILE, Judge, Network, Scorer, judge_features
 from index.embedding import Embedder, TokenVectors
 from index.evaluation.metrics import hits
+from index.evaluation.trainingdata import read_jsonl
 from index.library import Library
 from index.search.features import FEATURES, Candidates
 from index.search.shelf import Shelf
@@ -83,10 +83,6 @@ class Evidence:
             )
         n = len(EVIDENCE)
         return got[:n], got[n:]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def collect(articles: Path, questions: Path, data_dir: Path) -> tuple[list[dict], Evidence]:

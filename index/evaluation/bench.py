@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 from index.answering.reader import QUESTION_TOKENS, SENTENCE_TOKENS
 from index.errors import InputError
 from index.evaluation import bench_peer, bench_scale
-from index.evaluation.bench_report import COLLECTION, Report, cycle, median_ms, p95_ms, progress, read_jsonl
+from index.evaluation.bench_report import COLLECTION, Report, cycle, median_ms, p95_ms, progress
 from index.evaluation.bench_scale import passage_matrix
+from index.evaluation.trainingdata import read_jsonl
 
 if TYPE_CHECKING:
     from index.library import LibrarySettings

@@ -3,13 +3,11 @@ and its timing helpers. bot/cli/bench.py renders the table; progress goes to std
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -72,10 +70,6 @@ class Report:
         if isinstance(value, float):
             value = f"{value:.4g}" if math.isfinite(value) else "nan"
         self.keys[name] = str(value)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def median_ms(xs: Sequence[float]) -> float:

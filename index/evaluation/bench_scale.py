@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from index.evaluation.bench_report import Report, median_ms, progress, read_jsonl, rss_bytes
+from index.evaluation.bench_report import Report, median_ms, progress, rss_bytes
+from index.evaluation.trainingdata import read_jsonl
 
 TRAIN_ENV = "QUOTEBOT_TRAIN_DIR"
 REAL_SOURCES = ("squad1-train", "qed-train", "squad2-train-10")

@@ -37,9 +37,11 @@ class QASet:
 
 
 def read_jsonl(path: Path) -> list[dict]:  # type: ignore[type-arg]
-    """Every JSON object of a JSON Lines file (blank lines skipped); a bad line is an InputError."""
+    """Every JSON object of a JSON Lines file (blank lines skipped); a bad line is an InputError.
+    The one reader of the project's data files (eval, bench, fit scripts). Lines end at "\\n" only:
+    a raw U+2028 is legal inside a JSON string, so `str.splitlines` would cut records."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"Cannot read {path}: {e}") from e
     out = []
