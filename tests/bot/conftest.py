@@ -4,16 +4,22 @@ by a recorder. Nothing touches the network except attachment downloads served fr
 
 Any unexpected error (logged at ERROR, or reaching the error handler as something other than a
 user-facing QuotebotError / check failure) fails the test at teardown.
+
+    harness            the usual bot (fake embedder, default settings) over the `library` fixture
+    running_bot(...)   another bot (its own settings, embedder or library; a restart), closed on exit
+    site, page(...)    a web server on 127.0.0.1 for URL / sitemap / feed adds (`local_fetch` settings)
+    file_server        Discord's attachment CDN, for uploads (`attachment_option`)
+    MOD                who= for a command run by a moderator
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import itertools
 import logging
-import threading
+import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,11 +32,12 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 
 from bot.checks import NotAllowed
 from bot.client import QuoteBot
-from bot.config import BotConfig, IndexConfig, Settings
-from index.embedding import FakeEmbedder
+from bot.config import BotConfig, FetchConfig, IndexConfig, Settings
+from index.embedding import Embedder, FakeEmbedder
 from index.errors import QuotebotError
 from index.library import Library
 from tests.conftest import FAKE_THRESHOLD
+from tests.support.http import LocalServer, Request, Response
 
 APP_ID = 700000000000000001
 BOT_USER_ID = APP_ID
@@ -51,6 +58,7 @@ MEMBER_PERMS = discord.Permissions(
 BOT_PERMS = discord.Permissions(
     send_messages=True, embed_links=True, read_message_history=True, use_application_commands=True
 ).value
+MOD: dict[str, Any] = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 
 _ids = itertools.count(950000000000000000)
 
@@ -448,6 +456,11 @@ def make_settings(data_dir: Path, **bot: Any) -> Settings:
     return Settings(index=IndexConfig(data_dir=data_dir, threshold=FAKE_THRESHOLD), bot=BotConfig(**cfg))
 
 
+def local_fetch(settings: Settings, **changes: Any) -> Settings:
+    """`settings` (with other sections replaced by `changes`) that may fetch from 127.0.0.1 (`site`)."""
+    return settings.model_copy(update={"fetch": FetchConfig(allow_networks=["127.0.0.0/8"]), **changes})
+
+
 @pytest.fixture
 def no_webhook_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Recorder]]:
     """Route interaction webhooks (responses, follow-ups) to the recorder of the bot that owns them."""
@@ -490,6 +503,41 @@ async def start_bot(
     return h
 
 
+@asynccontextmanager
+async def running_bot(
+    settings: Settings,
+    owners: list[Recorder],
+    library: Library | None = None,
+    *,
+    embedder: Embedder | None = None,
+    errors: list[BaseException] | None = None,
+) -> AsyncIterator[Harness]:
+    """A started bot (`start_bot`), closed on exit. `library`: one the caller owns (left open);
+    without it, a Library over `settings` with `embedder` (the fake one by default), closed too."""
+    lib = (
+        library
+        if library is not None
+        else Library(settings.library_settings(), embedder=embedder or FakeEmbedder())
+    )
+    try:
+        h = await start_bot(settings, lib, owners, errors)
+        try:
+            yield h
+        finally:
+            await h.bot.close()
+    finally:
+        if library is None:
+            lib.close()
+
+
+def assert_clean(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """No unexpected error reached the error handler, and nothing was logged at ERROR."""
+    unexpected = [e for e in h.errors if not expected_error(e)]
+    assert not unexpected, f"unexpected errors: {unexpected!r}"
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not bad, f"errors logged: {[r.getMessage() for r in bad]}"
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
@@ -507,42 +555,34 @@ async def harness(
     data_dir: Path, library: Library, no_webhook_network: list[Recorder], caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[Harness]:
     caplog.set_level(logging.WARNING)
-    h = await start_bot(make_settings(data_dir), library, no_webhook_network)
-    try:
+    async with running_bot(make_settings(data_dir), no_webhook_network, library) as h:
         yield h
         await h.settle()
-    finally:
-        await h.bot.close()
-    unexpected = [e for e in h.errors if not expected_error(e)]
-    assert not unexpected, f"unexpected errors: {unexpected!r}"
-    bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not bad, f"errors logged: {[r.getMessage() for r in bad]}"
+    assert_clean(h, caplog)
 
 
 @pytest.fixture
 def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
-    """A real HTTP server on 127.0.0.1 standing in for Discord's attachment CDN."""
+    """A real HTTP server on 127.0.0.1 standing in for Discord's attachment CDN: (base url, path -> body)."""
     files: dict[str, bytes] = {}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
+    def serve(request: Request) -> Response:
+        body = files.get(request.path)
+        return Response(200 if body is not None else 404, body or b"")
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    with LocalServer(fallback=serve) as server:
+        yield server.base, files
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", files
-    finally:
-        server.shutdown()
-        server.server_close()
+
+@pytest.fixture
+def site() -> Iterator[LocalServer]:
+    """A web site on 127.0.0.1 (for `local_fetch` settings): tests put `page(...)`s in site.routes."""
+    with LocalServer() as server:
+        yield server
+
+
+def page(body: bytes, content_type: str = "text/html") -> Response:
+    return Response(body=body, headers={"Content-Type": content_type})
 
 
 def attachment_option(
@@ -559,3 +599,19 @@ def attachment_option(
         "content_type": "text/plain; charset=utf-8",
     }
     return [{"name": "file", "type": 11, "value": aid}], {"attachments": {aid: att}}
+
+
+def rain_article(n: int) -> str:
+    """An article of `n` sentences (station readings), for uploads big enough to show progress."""
+    return " ".join(f"Station {i} of the survey recorded {i * 7 % 97} millimetres of rain." for i in range(n))
+
+
+def custom_ids(call: Any) -> list[str]:
+    """The custom_ids of a message's buttons."""
+    return [c["custom_id"] for row in call.json.get("components", []) for c in row["components"]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

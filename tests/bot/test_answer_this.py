@@ -10,16 +10,14 @@ from typing import Any
 from tests.bot.conftest import (
     CHANNEL_A,
     GUILD_A,
-    MANAGE_MESSAGES,
     MEMBER,
-    MODERATOR,
+    MOD,
     Call,
     Harness,
     snowflake,
 )
 from tests.conftest import sample_docs
 
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 QUESTION = "What colour is the Great Red Spot of Jupiter?"
 ANSWER_TEXT = (
     "The Great Red Spot of Jupiter is a giant storm whose colour is a deep red. It is larger than the Earth."

@@ -11,15 +11,13 @@ from tests.bot.conftest import (
     ADMINISTRATOR,
     GUILD_A,
     GUILD_B,
-    MANAGE_MESSAGES,
+    MOD,
     MODERATOR,
     ROLE_CURATOR,
     Harness,
     attachment_option,
 )
 from tests.conftest import ASTRONOMY, sample_docs
-
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 
 
 async def test_members_are_refused_moderator_and_admin_commands(harness: Harness) -> None:

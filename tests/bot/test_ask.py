@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from index.embedding import FakeEmbedder
-from index.library import Library
 from tests.bot.conftest import (
     APP_ID,
     BOT_USER_ID,
@@ -19,22 +17,18 @@ from tests.bot.conftest import (
     GUILD_B,
     MEMBER,
     MODERATOR,
-    Call,
     Harness,
     Recorder,
+    custom_ids,
     make_settings,
+    running_bot,
     snowflake,
-    start_bot,
     user_payload,
 )
 from tests.conftest import sample_docs
 
 MOON = "The Moon orbits the Earth once every 27.3 days."
 MOON_Q = "How often does the Moon orbit the Earth?"
-
-
-def custom_ids(call: Call) -> list[str]:
-    return [c["custom_id"] for row in call.json.get("components", []) for c in row["components"]]
 
 
 def user_message(
@@ -170,20 +164,13 @@ async def test_buttons_record_feedback_and_survive_a_restart(
 
     # "Restart": a new bot and library on the same data directory handle the old buttons.
     await harness.bot.close()
-    library2 = Library(make_settings(data_dir).library_settings(), embedder=FakeEmbedder())
-    try:
-        h2 = await start_bot(make_settings(data_dir), library2, no_webhook_network, harness.errors)
-        try:
-            h2.rec.messages[message_id] = harness.rec.messages[message_id]  # the message Discord still shows
-            calls = await h2.click(f"qb:fb:{qid}:1", message_id, user_id=MODERATOR)
-            assert "noted as helpful" in calls[-1].content
-            assert library2.unanswered(str(GUILD_A)) == []  # the vote changed: no longer "not helpful"
-            calls = await h2.click(f"qb:more:{qid}", message_id)
-            assert calls[-1].json["embeds"][0]["fields"]
-        finally:
-            await h2.bot.close()
-    finally:
-        library2.close()
+    async with running_bot(make_settings(data_dir), no_webhook_network, errors=harness.errors) as h2:
+        h2.rec.messages[message_id] = harness.rec.messages[message_id]  # the message Discord still shows
+        calls = await h2.click(f"qb:fb:{qid}:1", message_id, user_id=MODERATOR)
+        assert "noted as helpful" in calls[-1].content
+        assert h2.library.unanswered(str(GUILD_A)) == []  # the vote changed: no longer "not helpful"
+        calls = await h2.click(f"qb:more:{qid}", message_id)
+        assert calls[-1].json["embeds"][0]["fields"]
 
 
 async def test_ask_by_mention(harness: Harness) -> None:

@@ -22,9 +22,10 @@ from tests.bot.conftest import (
     MEMBER,
     Harness,
     Recorder,
-    expected_error,
+    assert_clean,
+    custom_ids,
+    running_bot,
     snowflake,
-    start_bot,
     thread_payload,
     user_payload,
 )
@@ -39,10 +40,6 @@ PORT = (
     "He said the shipments had been delayed by storms. "
     "The port handles most of the country's wheat exports."
 )
-
-
-def custom_ids(call: Any) -> list[str]:
-    return [c["custom_id"] for row in call.json.get("components", []) for c in row["components"]]
 
 
 def in_channel(payload: dict[str, Any], channel: dict[str, Any]) -> dict[str, Any]:
@@ -119,17 +116,15 @@ async def real(
         bot=BotConfig(dev_guild_id=GUILD_A, moderator_role="Curator", admin_role=""),  # type: ignore[call-arg]
     )
     library = Library(settings.library_settings(), embedder=real_embedder)
-    library.add_text(str(GUILD_A), EXAMPLE_ARTICLE.read_text(), title="North Korea shells")
-    library.add_text(str(GUILD_A), PORT, title="Port reopens after storms")
-    h = await start_bot(settings, library, no_webhook_network)
     try:
-        yield h
-        await h.settle()
+        library.add_text(str(GUILD_A), EXAMPLE_ARTICLE.read_text(), title="North Korea shells")
+        library.add_text(str(GUILD_A), PORT, title="Port reopens after storms")
+        async with running_bot(settings, no_webhook_network, library) as h:
+            yield h
+            await h.settle()
     finally:
-        await h.bot.close()
         library.close()
-    assert not [e for e in h.errors if not expected_error(e)]
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert_clean(h, caplog)
 
 
 async def test_follow_ups_in_a_thread_use_the_earlier_answer(real: Harness) -> None:

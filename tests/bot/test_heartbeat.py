@@ -17,7 +17,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -32,7 +31,7 @@ import pytest
 from bot.cli import main
 from index.health import HEARTBEAT_FILE, check
 from index.library import LibrarySettings
-from tests.bot.conftest import Harness
+from tests.bot.conftest import Harness, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,12 +103,6 @@ SCRIPT = textwrap.dedent(
     sys.exit(main(["--config", sys.argv[3], "--data", sys.argv[1], "run"]))
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def health(data: Path) -> tuple[int, str]:

@@ -19,17 +19,15 @@ from index.library import Library
 from tests.bot.conftest import (
     GUILD_A,
     GUILD_B,
-    MANAGE_MESSAGES,
-    MODERATOR,
+    MOD,
     Harness,
     Recorder,
     attachment_option,
     make_settings,
-    start_bot,
+    running_bot,
 )
 from tests.conftest import make_doc, sample_docs
 
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 N_SENTENCES = 1000
 ASK_P99_BOUND_S = 2.5
 AUTOCOMPLETE_P99_BOUND_S = 1.5
@@ -81,43 +79,43 @@ async def test_ask_and_autocomplete_never_wait_for_an_upload(
 ) -> None:
     gc.collect()
     library = Library(make_settings(data_dir).library_settings(), embedder=real_embedder)
-    library.warm_up()  # as run_bot does before connecting
-    h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
     try:
-        library.add_documents(str(GUILD_B), sample_docs())
-        library.add_documents(
-            str(GUILD_A), [make_doc(f"Survey note {i} is short.", f"Survey note {i:02d}") for i in range(12)]
-        )
-        # Warm both paths (shelf load, first reader pass) before measuring.
-        assert (await timed_ask(h, GUILD_B))[1]
-        assert (await timed_autocomplete(h, "Survey"))[1] > 0
+        library.warm_up()  # as run_bot does before connecting
+        async with running_bot(make_settings(data_dir, ask_cooldown_s=0), no_webhook_network, library) as h:
+            library.add_documents(str(GUILD_B), sample_docs())
+            library.add_documents(
+                str(GUILD_A),
+                [make_doc(f"Survey note {i} is short.", f"Survey note {i:02d}") for i in range(12)],
+            )
+            # Warm both paths (shelf load, first reader pass) before measuring.
+            assert (await timed_ask(h, GUILD_B))[1]
+            assert (await timed_autocomplete(h, "Survey"))[1] > 0
 
-        base, files = file_server
-        options, resolved = attachment_option(base, files, "rain.txt", big_article(N_SENTENCES).encode())
-        data = h.command_data("articles", options, sub="add")
-        data["resolved"] = resolved
-        upload = discord.Interaction(data=h.payload(2, data, **MOD), state=h.state)  # type: ignore[arg-type]
-        n_before = len(h.rec.calls)
-        t0 = time.perf_counter()
-        uploading = asyncio.get_running_loop().create_task(h.bot.tree._call(upload))
+            base, files = file_server
+            options, resolved = attachment_option(base, files, "rain.txt", big_article(N_SENTENCES).encode())
+            data = h.command_data("articles", options, sub="add")
+            data["resolved"] = resolved
+            upload = discord.Interaction(data=h.payload(2, data, **MOD), state=h.state)  # type: ignore[arg-type]
+            n_before = len(h.rec.calls)
+            t0 = time.perf_counter()
+            uploading = asyncio.get_running_loop().create_task(h.bot.tree._call(upload))
 
-        asks: list[float] = []
-        completes: list[float] = []
-        empty = unanswered = 0
-        await asyncio.sleep(0.3)  # the upload is downloaded and encoding
-        while not uploading.done():
-            dt, ok = await timed_ask(h, GUILD_B)
-            asks.append(dt)
-            unanswered += not ok
-            dt, k = await timed_autocomplete(h, "Survey")
-            completes.append(dt)
-            empty += k <= 0
-            await asyncio.sleep(0.1)
-        await uploading
-        upload_s = time.perf_counter() - t0
-        await h.settle()
+            asks: list[float] = []
+            completes: list[float] = []
+            empty = unanswered = 0
+            await asyncio.sleep(0.3)  # the upload is downloaded and encoding
+            while not uploading.done():
+                dt, ok = await timed_ask(h, GUILD_B)
+                asks.append(dt)
+                unanswered += not ok
+                dt, k = await timed_autocomplete(h, "Survey")
+                completes.append(dt)
+                empty += k <= 0
+                await asyncio.sleep(0.1)
+            await uploading
+            upload_s = time.perf_counter() - t0
+            await h.settle()
     finally:
-        await h.bot.close()
         library.close()
 
     edits = [c.content for c in h.rec.calls[n_before:] if c.method == "PATCH"]

@@ -10,7 +10,6 @@ import socket
 import threading
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,17 +17,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import MetricsConfig, load_settings
 from bot.metrics import Metrics, ingest_counts
 from index.errors import InputError
-from tests.bot.conftest import ADMIN, GUILD_A, GUILD_B, MANAGE_MESSAGES, MEMBER, MODERATOR, Harness
+from tests.bot.conftest import (
+    ADMIN,
+    GUILD_A,
+    GUILD_B,
+    MEMBER,
+    MOD,
+    Harness,
+    free_port,
+)
 from tests.conftest import ASTRONOMY, make_doc
 
-MOD: dict[str, Any] = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape_text(port: int) -> str:

@@ -12,18 +12,16 @@ from typing import Any
 import numpy as np
 
 from index.embedding import FakeEmbedder
-from index.library import Library
 from tests.bot.conftest import (
     GUILD_A,
-    MANAGE_MESSAGES,
-    MODERATOR,
+    MOD,
     Recorder,
     attachment_option,
     make_settings,
-    start_bot,
+    rain_article,
+    running_bot,
 )
 
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 PER_SENTENCE_S = 0.006  # about a real model's cost on two busy cores: 1,000 sentences in ~6 s
 
 
@@ -33,36 +31,28 @@ class SlowFakeEmbedder(FakeEmbedder):
         return super().encode(texts, batch_size=batch_size)
 
 
-def big_article(n: int) -> str:
-    return " ".join(f"Station {i} of the survey recorded {i * 7 % 97} millimetres of rain." for i in range(n))
-
-
 async def test_upload_progress_moves_every_two_seconds(
     data_dir: Path, no_webhook_network: list[Recorder], file_server: tuple[str, dict[str, bytes]]
 ) -> None:
-    library = Library(make_settings(data_dir).library_settings(), embedder=SlowFakeEmbedder())
-    h = await start_bot(make_settings(data_dir), library, no_webhook_network)
     edits: list[tuple[float, str]] = []
-    record = h.rec.record
+    async with running_bot(make_settings(data_dir), no_webhook_network, embedder=SlowFakeEmbedder()) as h:
+        library = h.library
+        record = h.rec.record
 
-    def timed(method: str, url: str, body: Any, params: dict[str, Any] | None = None) -> Any:
-        if method == "PATCH" and isinstance(body, dict) and "content" in body:
-            edits.append((time.perf_counter(), str(body["content"])))
-        return record(method, url, body, params)
+        def timed(method: str, url: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+            if method == "PATCH" and isinstance(body, dict) and "content" in body:
+                edits.append((time.perf_counter(), str(body["content"])))
+            return record(method, url, body, params)
 
-    h.rec.record = timed  # type: ignore[method-assign]
-    try:
+        h.rec.record = timed  # type: ignore[method-assign]
         base, files = file_server
-        options, resolved = attachment_option(base, files, "rain.txt", big_article(1000).encode())
+        options, resolved = attachment_option(base, files, "rain.txt", rain_article(1000).encode())
         data = h.command_data("articles", options, sub="add")
         data["resolved"] = resolved
         t0 = time.perf_counter()
         await h.call(h.payload(2, data, **MOD))
         took = time.perf_counter() - t0
         assert not h.errors
-    finally:
-        await h.bot.close()
-        library.close()
 
     texts = [t for _, t in edits]
     print(f"\nupload took {took:.1f} s; edits:", *(f"{t - t0:5.2f} s {c[:60]}" for t, c in edits), sep="\n  ")

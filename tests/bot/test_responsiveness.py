@@ -20,17 +20,16 @@ from tests.bot.conftest import (
     ADMIN,
     ADMINISTRATOR,
     GUILD_A,
-    MANAGE_MESSAGES,
-    MODERATOR,
+    MOD,
     Harness,
     Recorder,
     attachment_option,
     make_settings,
-    start_bot,
+    rain_article,
+    running_bot,
 )
 from tests.conftest import sample_docs
 
-MOD = {"user_id": MODERATOR, "permissions": MANAGE_MESSAGES}
 MAX_LAG_S = 0.100
 MOON = "The Moon orbits the Earth once every 27.3 days."
 
@@ -41,10 +40,6 @@ class SlowFakeEmbedder(FakeEmbedder):
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         time.sleep(0.004 * max(1, len(texts) // batch_size))
         return super().encode(texts, batch_size=batch_size)
-
-
-def big_article(n: int) -> str:
-    return " ".join(f"Station {i} of the survey recorded {i * 7 % 97} millimetres of rain." for i in range(n))
 
 
 async def max_lag_during(harness: Harness, *work: Awaitable[Any]) -> float:
@@ -83,7 +78,7 @@ async def ask_now(harness: Harness, delay_s: float) -> None:
 async def run_scenario(harness: Harness, files: tuple[str, dict[str, bytes]], n_sentences: int) -> None:
     base, store = files
     harness.library.add_documents(str(GUILD_A), sample_docs())
-    options, resolved = attachment_option(base, store, "rain.txt", big_article(n_sentences).encode())
+    options, resolved = attachment_option(base, store, "rain.txt", rain_article(n_sentences).encode())
     data = harness.command_data("articles", options, sub="add")
     data["resolved"] = resolved
     add = harness.payload(2, data, **MOD)
@@ -112,14 +107,10 @@ async def test_loop_stays_responsive_with_fake_model(
     data_dir: Path, no_webhook_network: list[Recorder], file_server: tuple[str, dict[str, bytes]]
 ) -> None:
     gc.collect()  # earlier tests' garbage would be collected mid-measurement, holding the GIL
-    library = Library(make_settings(data_dir).library_settings(), embedder=SlowFakeEmbedder())
-    h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
-    try:
+    settings = make_settings(data_dir, ask_cooldown_s=0)
+    async with running_bot(settings, no_webhook_network, embedder=SlowFakeEmbedder()) as h:
         await run_scenario(h, file_server, 2500)
         assert not h.errors
-    finally:
-        await h.bot.close()
-        library.close()
 
 
 @pytest.mark.slow
@@ -131,11 +122,10 @@ async def test_loop_stays_responsive_with_real_model(
 ) -> None:
     gc.collect()  # as in the fake-model test: earlier tests' garbage, collected mid-measurement
     library = Library(make_settings(data_dir).library_settings(), embedder=real_embedder)
-    library.warm_up()  # as run_bot does before connecting
-    h = await start_bot(make_settings(data_dir, ask_cooldown_s=0), library, no_webhook_network)
     try:
-        await run_scenario(h, file_server, 2000)
-        assert not h.errors
+        library.warm_up()  # as run_bot does before connecting
+        async with running_bot(make_settings(data_dir, ask_cooldown_s=0), no_webhook_network, library) as h:
+            await run_scenario(h, file_server, 2000)
+            assert not h.errors
     finally:
-        await h.bot.close()
         library.close()
