@@ -1,8 +1,8 @@
-"""Fit the reader (index/reader.py) on encoded training sets and write index/reader.pt.
+"""Fit the reader (index/answering/reader.py) on encoded training sets and write index/answering/reader.pt.
 
     python scripts/reader_cache.py ../shared/train/squad1-train /tmp/sq1.npz --every 2
     python scripts/fit_reader.py /tmp/sq1.npz [/tmp/more.npz ...] [--epochs 2] [--dev /tmp/dev.npz]
-        [--out index/reader.pt] [--seed 0] [--max-questions N] [--minutes M]
+        [--out index/answering/reader.pt] [--seed 0] [--max-questions N] [--minutes M]
 
 Each training question is paired with its gold sentence (the one holding a gold answer span) and
 hard negatives: the sentences of the same article closest to it by cosine + idf word overlap that
@@ -293,7 +293,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-questions", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("index/reader.pt"))
+    ap.add_argument("--out", type=Path, default=Path("index/answering/reader.pt"))
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument(
         "--pair", action="store_true", help="add PAIR_FEATURES to the relevance (reader learns the rest)"

@@ -202,11 +202,14 @@ def test_the_wheel_built_from_the_docker_context_ships_the_migrations(tmp_path: 
     expected = {
         str(p.relative_to(REPO))
         for pattern in ("*.py", "*.mako", "versions/*.py")
-        for p in (REPO / "index/migrations").glob(pattern)
+        for p in (REPO / "index/storage/migrations").glob(pattern)
     }
-    assert "index/migrations/versions/0001_initial.py" in expected
+    assert "index/storage/migrations/versions/0001_initial.py" in expected
     assert expected <= names, expected - names
-    assert "index/scorer.json" in names
+    # The shipped model files and the odd-input suite travel with the code that loads them.
+    for data in ("scorer.json", "answer_model.json", "reader.pt"):
+        assert f"index/answering/{data}" in names
+    assert "index/evaluation/odd_inputs.jsonl" in names
 
 
 def test_run_without_a_token_exits_1_with_one_line(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ SCORE_PY = Path(__file__).resolve().parents[2] / "shared" / "eval" / "score.py"
 NEWS_QUESTIONS = Path(__file__).resolve().parents[1] / "examples" / "eval" / "news-questions.jsonl"
 NEWS_OFFTOPIC = Path(__file__).resolve().parents[1] / "examples" / "eval" / "news-offtopic.jsonl"
 
-# Measured on this slice with index/reader.pt + index/answer_model.json (fitted on shared/train only;
+# Measured on this slice with index/answering/reader.pt + answer_model.json (fitted on shared/train only;
 # thresholds 0.55 / 0.35): hit@1 0.8892, quoted right 0.8169, wrong 0.0675, near-miss declined 0.3650,
 # answer phrase F1 0.6494, off-topic and odd input declined 1.0000.
 FLOOR_HIT = 0.87  # best quote contains a gold answer (the ranking, never declining)
