@@ -209,3 +209,41 @@ def _cycles() -> list[list[str]]:
 
 def test_no_import_cycles() -> None:
     assert _cycles() == []
+
+
+# -- bot/ -------------------------------------------------------------------------------------------
+# The bot side's rooms (added with the bot/ restructure of issue 14; kept apart from the index rules):
+#
+#   bot.context, bot.checks, bot.errors,   leaves: what every cog, view and check needs; they import
+#   bot.replies, bot.safe_text             no cog, view, client or CLI module (the QuoteBot type only
+#                                          under TYPE_CHECKING)
+#   bot.views, bot.progress                buttons, modals, pagers, ingest progress: no cog, client or CLI
+#   bot.client                             the Bot: loads the cogs by name, imports none (nor the CLI)
+#   bot.cogs                               never import the CLI
+#   bot.cli                                the command line: only python -m bot (bot.__main__) imports it
+
+BOT_LEAVES = ("bot.context", "bot.checks", "bot.errors", "bot.replies", "bot.safe_text")
+BOT_RULES = [
+    *((leaf, ["bot.cogs", "bot.views", "bot.progress", "bot.client", "bot.cli"]) for leaf in BOT_LEAVES),
+    ("bot.views", ["bot.cogs", "bot.client", "bot.cli"]),
+    ("bot.progress", ["bot.cogs", "bot.views", "bot.client", "bot.cli"]),
+    ("bot.client", ["bot.cogs", "bot.cli"]),
+    ("bot.cogs", ["bot.cli"]),
+]
+
+
+@pytest.mark.parametrize(("room", "forbidden"), BOT_RULES, ids=[r for r, _ in BOT_RULES])
+def test_bot_rooms_import_only_what_is_below_them(room: str, forbidden: list[str]) -> None:
+    assert any(_in(m, room) for m in PROJECT), f"no module {room}"  # a renamed room fails loudly
+    test_rooms_import_only_what_is_below_them(room, forbidden)
+
+
+def test_only_python_m_bot_imports_the_cli() -> None:
+    bad = sorted(
+        f"{m} imports {dep}"
+        for m in PROJECT
+        if not _in(m, "bot.cli") and m != "bot.__main__"
+        for dep in _project_imports(m)
+        if _in(dep, "bot.cli")
+    )
+    assert not bad, bad
