@@ -3,7 +3,8 @@
 /unanswered lists recent questions the bot declined or that members voted not helpful. "Answer this"
 opens the paste form (bot/views.py) with the question as the title; once the article is added,
 `close_the_loop` asks the question again (its logged outcome follows) and, when it is now answered,
-tells the asker in the channel they asked in.
+tells the asker in the channel they asked in. (The "Answer this" button lives here, not in
+bot/views.py with the other buttons: it ends in `close_the_loop`, and views import no cog.)
 """
 
 from __future__ import annotations

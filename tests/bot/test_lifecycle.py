@@ -134,7 +134,7 @@ def test_signal_shuts_down_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     # index's INFO lines shown.
     assert err.count("logging in using static token") == 1, err[-3000:]
     assert "\x1b[" not in err, "discord.py's own (coloured) handler is still installed"
-    assert f"INFO index.library: removed {stale}" in err, err[-3000:]
+    assert f"INFO index.search.shelves: removed {stale}" in err, err[-3000:]
     assert not stale.exists()
 
     # Nothing was half-stored: the interrupted article is absent and SQL and the index agree.
