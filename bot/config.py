@@ -51,12 +51,6 @@ from index.errors import InputError
 from index.ingest.fetch.policy import FetchPolicy
 from index.settings import IndexSettings, IngestSettings, LibrarySettings, LimitsSettings
 
-# The names the sections had before the library declared them (tests and callers still use them).
-IndexConfig = IndexSettings
-LimitsConfig = LimitsSettings
-FetchConfig = FetchPolicy
-IngestConfig = IngestSettings
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -44,8 +44,6 @@ from index.writing import Writer
 
 Progress = Callable[[int, int], None]
 
-__all__ = ["Library", "LibrarySettings", "check_collection"]
-
 
 class Library:
     """Articles of many collections, and answers to questions about them."""

@@ -219,7 +219,7 @@ STUB=$(cat <<'PY'
 import asyncio, sys
 import discord
 import bot.client as client
-from bot.__main__ import main
+from bot.cli import main
 
 USER = {"id": "100000000000000001", "username": "quotebot", "discriminator": "0", "global_name": None,
         "avatar": None, "bot": True, "verified": True, "mfa_enabled": False}

@@ -128,7 +128,7 @@ def fake_model_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyte
     import io
 
     import index.embedding
-    from bot.__main__ import main
+    from bot.cli import main
 
     monkeypatch.setattr(
         index.embedding,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli import main
 
 SLICE = Path(__file__).parent / "data" / "squad-slice"
 SCORE_PY = Path(__file__).resolve().parents[2] / "shared" / "eval" / "score.py"

@@ -41,7 +41,7 @@ from index.evaluation.bench_scale import passage_matrix
 from index.evaluation.trainingdata import read_jsonl
 
 if TYPE_CHECKING:
-    from index.library import LibrarySettings
+    from index.settings import LibrarySettings
 
 PARTS = ("ingest", "ask", "scale", "real", "peer")
 EVAL_ENV = "QUOTEBOT_EVAL_DIR"

@@ -32,7 +32,7 @@ NPROBE_SWEEP = (8, 16, 32, 64, 128)
 def scale(quick: bool, report: Report) -> None:
     import faiss
 
-    from index.library import LibrarySettings
+    from index.settings import LibrarySettings
     from index.storage.vectors import VectorIndex
 
     defaults = LibrarySettings()
@@ -132,7 +132,7 @@ def scale(quick: bool, report: Report) -> None:
 def real(quick: bool, report: Report) -> None:
     import faiss
 
-    from index.library import LibrarySettings
+    from index.settings import LibrarySettings
     from index.storage.vectors import VectorIndex
 
     n = 30_000 if quick else 100_000

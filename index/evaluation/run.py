@@ -23,7 +23,7 @@ from index.evaluation.trainingdata import read_jsonl
 from index.types import Answer
 
 if TYPE_CHECKING:
-    from index.library import LibrarySettings
+    from index.settings import LibrarySettings
 
 EVAL_COLLECTION = "eval"
 

@@ -32,10 +32,12 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 
 from bot.checks import NotAllowed
 from bot.client import QuoteBot
-from bot.config import BotConfig, FetchConfig, IndexConfig, Settings
+from bot.config import BotConfig, Settings
 from index.embedding import Embedder, FakeEmbedder
 from index.errors import QuotebotError
+from index.ingest.fetch import FetchPolicy
 from index.library import Library
+from index.settings import IndexSettings
 from tests.conftest import FAKE_THRESHOLD
 from tests.support.http import LocalServer, Request, Response
 
@@ -453,12 +455,12 @@ def expected_error(e: BaseException) -> bool:
 
 def make_settings(data_dir: Path, **bot: Any) -> Settings:
     cfg = {"dev_guild_id": GUILD_A, "moderator_role": "Curator", "admin_role": "", **bot}
-    return Settings(index=IndexConfig(data_dir=data_dir, threshold=FAKE_THRESHOLD), bot=BotConfig(**cfg))
+    return Settings(index=IndexSettings(data_dir=data_dir, threshold=FAKE_THRESHOLD), bot=BotConfig(**cfg))
 
 
 def local_fetch(settings: Settings, **changes: Any) -> Settings:
     """`settings` (with other sections replaced by `changes`) that may fetch from 127.0.0.1 (`site`)."""
-    return settings.model_copy(update={"fetch": FetchConfig(allow_networks=["127.0.0.0/8"]), **changes})
+    return settings.model_copy(update={"fetch": FetchPolicy(allow_networks=["127.0.0.0/8"]), **changes})
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import BotConfig, IndexConfig, Settings
+from bot.config import BotConfig, Settings
 from index.embedding import Embedder
 from index.library import Library
+from index.settings import IndexSettings
 from tests.bot.conftest import (
     APP_ID,
     BOT_USER_ID,
@@ -112,7 +113,7 @@ async def real(
     a distractor whose "he" also talks about shipments."""
     caplog.set_level(logging.WARNING)
     settings = Settings(
-        index=IndexConfig(data_dir=tmp_path / "data"),
+        index=IndexSettings(data_dir=tmp_path / "data"),
         bot=BotConfig(dev_guild_id=GUILD_A, moderator_role="Curator", admin_role=""),  # type: ignore[call-arg]
     )
     library = Library(settings.library_settings(), embedder=real_embedder)

@@ -30,7 +30,7 @@ import pytest
 
 from bot.cli import main
 from index.health import HEARTBEAT_FILE, check
-from index.library import LibrarySettings
+from index.settings import LibrarySettings
 from tests.bot.conftest import Harness, free_port
 
 REPO = Path(__file__).resolve().parents[2]

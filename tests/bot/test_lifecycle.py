@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from index.embedding import FakeEmbedder
-from index.library import Library, LibrarySettings
+from index.library import Library
+from index.settings import LibrarySettings
 from tests.bot.conftest import GUILD_A, Harness
 
 REPO = Path(__file__).resolve().parents[2]

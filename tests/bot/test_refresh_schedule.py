@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bot.config import IngestConfig
 from index.embedding import FakeEmbedder
 from index.library import Library
+from index.settings import IngestSettings
 from tests.bot.conftest import GUILD_A, GUILD_B, Recorder, local_fetch, make_settings, page, running_bot
 from tests.support.http import LocalServer
 
@@ -21,7 +21,7 @@ def html(body: str) -> bytes:
 async def test_the_scheduled_refresh_updates_changed_pages(
     data_dir: Path, no_webhook_network: list[Recorder], site: LocalServer
 ) -> None:
-    settings = local_fetch(make_settings(data_dir), ingest=IngestConfig(refresh_hours=6))
+    settings = local_fetch(make_settings(data_dir), ingest=IngestSettings(refresh_hours=6))
     library = Library(settings.library_settings(), embedder=FakeEmbedder())
     site.routes["/hours"] = page(html("The library opens at nine every weekday morning."))
     library.add_url(str(GUILD_A), f"{site.base}/hours")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli.run import run_bot
-from bot.config import BotConfig, IndexConfig, Settings
+from bot.config import BotConfig, Settings
 from index.errors import InputError
+from index.settings import IndexSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,6 +84,6 @@ def test_an_unreachable_discord_is_one_clear_error(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(run, "Library", Quick)
     monkeypatch.setattr(client.QuoteBot, "login", no_network)
-    settings = Settings(index=IndexConfig(data_dir=tmp_path / "d"), bot=BotConfig())
+    settings = Settings(index=IndexSettings(data_dir=tmp_path / "d"), bot=BotConfig())
     with pytest.raises(InputError, match=r"Cannot reach Discord.*check the network"):
         run_bot(settings, "test-token")
