@@ -61,7 +61,7 @@ def describe_results(results: list[AddResult]) -> str:
     for r in results:
         a = r.article
         title = replies.plain(a.title or "Untitled", 200)
-        facts = f"{a.n_sentences} sentences, {a.n_chunks} passages (id {a.id})"
+        facts = f"{a.n_sentences} sentences, {a.n_passages} passages (id {a.id})"
         if r.status == "unchanged":
             lines.append(f"Already had **{title}**: {facts}.")
         elif r.status == "replaced":

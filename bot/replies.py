@@ -319,7 +319,7 @@ def article_embed(
     title: str,
     url: str | None,
     n_sentences: int,
-    n_chunks: int,
+    n_passages: int,
     added_by: str | None,
     created_at: str,
     excerpt: str,
@@ -332,7 +332,7 @@ def article_embed(
     embed.description = block_quote(excerpt, 600)
     embed.add_field(name="Id", value=str(article_id))
     embed.add_field(name="Sentences", value=str(n_sentences))
-    embed.add_field(name="Passages", value=str(n_chunks))
+    embed.add_field(name="Passages", value=str(n_passages))
     who = f"<@{added_by}>" if added_by and added_by.isdigit() else plain(added_by or "unknown", 100)
     embed.add_field(name="Added by", value=who)
     embed.add_field(name="Added", value=created_at)

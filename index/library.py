@@ -39,7 +39,7 @@ from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.models import Article, Question
 from index.storage.store import Store
-from index.types import AddResult, Answer, ArticleInfo, BulkResult, Document, RefreshResult
+from index.types import AddResult, Answer, ArticleInfo, BulkResult, CollectionStats, Document, RefreshResult
 from index.writing import Writer
 
 Progress = Callable[[int, int], None]
@@ -391,25 +391,25 @@ class Library:
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def stats(self, collection: str) -> dict[str, object]:
+    def stats(self, collection: str) -> CollectionStats:
         shelf = self.shelf(collection)
         counts = self.store.counts(collection)
         path = self.shelves.index_path(collection)
-        db_path = self.settings.db_url.removeprefix("sqlite:///")
-        return {
-            "collection": collection,
-            "articles": counts["articles"],
-            "sentences": counts["sentences"],
-            "chunks": counts["chunks"],
-            "vectors": shelf.passages.count,
-            "model": self.embedder.model_id,
-            "dim": self.embedder.dim,
-            "index_type": shelf.passages.kind,
-            "index_bytes": path.stat().st_size if path.exists() else 0,
-            "database": self.store.engine.url.render_as_string(hide_password=True),
-            "database_bytes": Path(db_path).stat().st_size if Path(db_path).exists() else None,
-            "threshold": self.threshold,
-        }
+        db_path = Path(self.settings.db_url.removeprefix("sqlite:///"))
+        return CollectionStats(
+            collection=collection,
+            articles=counts["articles"],
+            sentences=counts["sentences"],
+            passages=counts["passages"],
+            vectors=shelf.passages.count,
+            model=self.embedder.model_id,
+            dim=self.embedder.dim,
+            index_type=shelf.passages.kind,
+            index_bytes=path.stat().st_size if path.exists() else 0,
+            database=self.store.engine.url.render_as_string(hide_password=True),
+            database_bytes=db_path.stat().st_size if db_path.exists() else None,
+            threshold=self.threshold,
+        )
 
     def doctor(self) -> list[str]:
         """Problems found when comparing SQL with the index files (empty when all agree)."""

@@ -15,7 +15,7 @@ def doctor(settings: LibrarySettings, store: Store, model_id: str) -> list[str]:
         return [damage if "damaged" in damage else f"the database file is damaged: {damage}"]
     for c in store.collections():
         path = settings.index_dir / f"{c}.faiss"
-        chunk_ids = {r.id for r in store.chunk_rows(c)}
+        passage_ids = {r.id for r in store.passage_rows(c)}
         meta = VectorIndex.read_meta(path)
         index = VectorIndex.load(path)
         if index is None or meta is None:
@@ -29,16 +29,16 @@ def doctor(settings: LibrarySettings, store: Store, model_id: str) -> list[str]:
             )
         if meta.model_id != model_id:
             problems.append(f"collection {c}: index built by {meta.model_id!r}, configured {model_id!r}")
-        if index.count != len(chunk_ids):
+        if index.count != len(passage_ids):
             problems.append(
-                f"collection {c}: index holds {index.count} vectors, SQL has {len(chunk_ids)} passages"
+                f"collection {c}: index holds {index.count} vectors, SQL has {len(passage_ids)} passages"
             )
         else:
             ids = index.ids()
-            if ids is not None and set(ids) != chunk_ids:
+            if ids is not None and set(ids) != passage_ids:
                 problems.append(
                     f"collection {c}: index ids differ from SQL passage ids "
-                    f"({len(set(ids) - chunk_ids)} extra, {len(chunk_ids - set(ids))} missing)"
+                    f"({len(set(ids) - passage_ids)} extra, {len(passage_ids - set(ids))} missing)"
                 )
         bad = store.bad_offsets(c)
         if bad is not None:

@@ -116,7 +116,7 @@ class ArticleInfo:
     source_id: str | None
     kind: str
     n_sentences: int
-    n_chunks: int
+    n_passages: int
     n_chars: int
     added_by: str | None
     created_at: str
@@ -174,10 +174,28 @@ class RefreshResult:
 
 
 @dataclass(frozen=True)
-class Passage:
+class PassageSpan:
     """Sentences `first..last` (ordinals, inclusive) spanning `text[start:end]`."""
 
     first: int
     last: int
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """What `Library.stats` reports about one collection."""
+
+    collection: str
+    articles: int
+    sentences: int
+    passages: int
+    vectors: int  # in the FAISS index (equal to `passages` when all is well)
+    model: str
+    dim: int
+    index_type: str  # "flat" (exact) or "ivf"
+    index_bytes: int
+    database: str  # the URL, password hidden
+    database_bytes: int | None  # the SQLite file's size (None for a server database)
+    threshold: float  # quote confidently from this confidence

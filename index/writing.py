@@ -22,7 +22,7 @@ from index.errors import InputError, StoreError
 from index.ingest.extract import clean_title
 from index.ingest.passages import make_passages
 from index.ingest.sentences import split_sentences
-from index.search.shelf import ShelfRows, chunk_tuples, passage_vectors
+from index.search.shelf import ShelfRows, passage_vectors, stored_passages
 from index.search.shelves import Shelves
 from index.settings import LibrarySettings
 from index.storage.database import check_collection
@@ -209,8 +209,8 @@ class Writer:
                 raise
             # SQL has committed: now the index (a crash here leaves an index of an older generation,
             # rebuilt on load).
-            shelf.passages.remove(np.asarray(removed["chunks"], np.int64))
-            ids, pvecs = passage_vectors(new_rows, list(chunk_tuples(new_rows)), self.embedder.dim)
+            shelf.passages.remove(np.asarray(removed["passages"], np.int64))
+            ids, pvecs = passage_vectors(new_rows, list(stored_passages(new_rows)), self.embedder.dim)
             shelf.passages.add(ids, pvecs)
             if save:
                 self.shelves.save_index(collection, shelf.passages, gen)
@@ -239,7 +239,7 @@ class Writer:
         """Store a prepared batch in one transaction (`Store.insert_batch`). Returns the articles,
         their shelf rows, what was removed, the generation."""
         size, overlap = self.settings.passage_sentences, self.settings.passage_overlap
-        removed: dict[str, list[int]] = {"articles": [], "chunks": []}
+        removed: dict[str, list[int]] = {"articles": [], "passages": []}
         now = datetime.now(UTC)
         arts = [
             Article(
@@ -270,9 +270,9 @@ class Writer:
             passages,
             [p.replaces for _, p in prepared if p.replaces is not None],
         )
-        removed["articles"], removed["chunks"] = batch.removed_articles, batch.removed_passages
+        removed["articles"], removed["passages"] = batch.removed_articles, batch.removed_passages
         sids, gen = batch.sentence_ids, batch.generation
-        chunks = {c.id: (c.article_id, c.first, c.last) for c in batch.passages}
+        spans = {c.id: (c.article_id, c.first, c.last) for c in batch.passages}
         ids = [int(a.id) for a in arts if a.id is not None]
         rows = ShelfRows(
             np.asarray(sids, np.int64),
@@ -284,7 +284,7 @@ class Writer:
             np.ascontiguousarray(vecs, np.float32),
             {a.id: a.text for a in arts if a.id is not None},
             {a.id: a.title for a in arts if a.id is not None},
-            chunks,
+            spans,
             {a.id: (a.url, a.source_id) for a in arts if a.id is not None},
         )
         return arts, rows, removed, gen
@@ -300,11 +300,11 @@ class Writer:
             hidden = shelf.without_articles({art.id})
             self.shelves.hide(collection, hidden)
             try:
-                chunk_ids, gen = self.store.remove_article(collection, art.id)
+                passage_ids, gen = self.store.remove_article(collection, art.id)
             except StoreError:
                 self.shelves.hide(collection, shelf)
                 raise
-            shelf.passages.remove(np.asarray(chunk_ids, np.int64))
+            shelf.passages.remove(np.asarray(passage_ids, np.int64))
             self.shelves.save_index(collection, shelf.passages, gen)
             self.shelves.install(collection, hidden, gen)
         return ArticleInfo.of(art)

@@ -225,10 +225,10 @@ def test_reindex_stats_and_doctor(cli, articles: dict[str, Path]) -> None:  # ty
     code, out, _ = cli("stats", "--json")
     st = json.loads(out)
     assert st["articles"] == 5
-    assert st["vectors"] == st["chunks"] >= 5
+    assert st["vectors"] == st["passages"] >= 5
     assert st["model"] == FAKE_MODEL and st["index_type"] == "flat"
     code, out, _ = cli("stats")
-    for key in ("articles", "chunks", "vectors", "model", "index_type"):
+    for key in ("articles", "passages", "vectors", "model", "index_type"):
         assert key in out
 
     index_file = cli.data / "index" / "local.faiss"
@@ -239,7 +239,7 @@ def test_reindex_stats_and_doctor(cli, articles: dict[str, Path]) -> None:  # ty
     assert "Traceback" not in err
 
     code, out, _ = cli("reindex")
-    assert code == 0 and f"{st['chunks']} passage vectors" in out
+    assert code == 0 and f"{st['passages']} passage vectors" in out
     assert cli("doctor")[0] == 0
 
     index_file.write_bytes(b"\x00not a faiss index\x00" * 10)

@@ -82,7 +82,7 @@ def _print_added(results: list[Any], item: str, out: TextIO) -> None:
         if k < 20:
             dropped = f", {len(r.dropped)} page-furniture lines dropped" if r.dropped else ""
             print(
-                f"{r.status} [{a.id}] {flat(a.title)} ({a.n_sentences} sentences, {a.n_chunks} passages"
+                f"{r.status} [{a.id}] {flat(a.title)} ({a.n_sentences} sentences, {a.n_passages} passages"
                 f"{dropped})",
                 file=out,
             )

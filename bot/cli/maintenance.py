@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     lib = open_library(settings)
-    st = lib.stats(collection_of(args))
+    st = dataclasses.asdict(lib.stats(collection_of(args)))
     if args.json:
         out.write(json.dumps(st, default=str) + "\n")
     else:

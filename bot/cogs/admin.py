@@ -182,14 +182,19 @@ class AdminCog(commands.Cog, name="Admin"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         stats = await self.bot.work(self.bot.library.stats, collection)
         embed = discord.Embed(title="quotebot statistics")
-        for key in ("articles", "sentences", "chunks", "vectors", "model", "index_type", "threshold"):
-            value = stats.get(key)
-            if isinstance(value, float):
-                value = f"{value:.2f}"
-            embed.add_field(name=key.replace("_", " ").capitalize(), value=str(value)[:1024])
-        embed.add_field(name="Index size", value=f"{int(str(stats.get('index_bytes') or 0)):,} bytes")
-        if stats.get("database_bytes") is not None:
-            embed.add_field(name="Database size", value=f"{int(str(stats['database_bytes'])):,} bytes")
+        for name, value in (
+            ("Articles", stats.articles),
+            ("Sentences", stats.sentences),
+            ("Passages", stats.passages),
+            ("Vectors", stats.vectors),
+            ("Model", stats.model),
+            ("Index type", stats.index_type),
+            ("Threshold", f"{stats.threshold:.2f}"),
+        ):
+            embed.add_field(name=name, value=str(value)[:1024])
+        embed.add_field(name="Index size", value=f"{stats.index_bytes:,} bytes")
+        if stats.database_bytes is not None:
+            embed.add_field(name="Database size", value=f"{stats.database_bytes:,} bytes")
         await interaction.followup.send(
             embed=embed, ephemeral=True, allowed_mentions=replies.ALLOWED_MENTIONS
         )

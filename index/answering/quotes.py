@@ -33,7 +33,7 @@ class Quotes:
         scores, ids = shelf.passages.search(qvec, 3)
         out = []
         for sc, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-            rows = shelf.chunk_rows(cid)
+            rows = shelf.passage_sentences(cid)
             if not rows:
                 continue
             aid = int(shelf.article_ids[rows[0]])

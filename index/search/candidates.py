@@ -42,9 +42,9 @@ def candidate_rows(
     return np.unique(np.concatenate(picks)).astype(np.int64)
 
 
-def _passage_rows(shelf: Shelf, chunk_ids: np.ndarray) -> np.ndarray:
+def _passage_rows(shelf: Shelf, passage_ids: np.ndarray) -> np.ndarray:
     rows: list[int] = []
-    for cid in chunk_ids.tolist():
+    for cid in passage_ids.tolist():
         if cid >= 0:
-            rows.extend(shelf.chunk_rows(cid))
+            rows.extend(shelf.passage_sentences(cid))
     return np.asarray(rows, np.int64)

@@ -32,7 +32,7 @@ class ShelfRows:
     vectors: np.ndarray  # float32 (n, dim)
     texts: dict[int, str]  # article id -> text
     titles: dict[int, str]  # article id -> title
-    chunks: dict[int, tuple[int, int, int]]  # chunk id -> (article id, first ordinal, last ordinal)
+    passage_spans: dict[int, tuple[int, int, int]]  # passage id -> (article id, first ordinal, last ordinal)
     refs: dict[int, tuple[str | None, str | None]] = field(
         default_factory=dict
     )  # article id -> (url, source id)
@@ -81,7 +81,7 @@ class Shelf:
     texts: dict[int, str]
     titles: dict[int, str]
     title_terms: dict[int, frozenset[str]]
-    chunks: dict[int, tuple[int, int, int]]
+    passage_spans: dict[int, tuple[int, int, int]]  # passage id -> (article id, first ordinal, last ordinal)
     refs: dict[int, tuple[str | None, str | None]]
     facts: SentenceFacts
     passages: VectorIndex
@@ -97,9 +97,9 @@ class Shelf:
         arts, first_rows = np.unique(self.article_ids, return_index=True)
         self.article_base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
 
-    def chunk_rows(self, chunk_id: int) -> range:
+    def passage_sentences(self, passage_id: int) -> range:
         """Shelf rows of a passage's sentences (empty if the passage is gone)."""
-        c = self.chunks.get(chunk_id)
+        c = self.passage_spans.get(passage_id)
         if c is None or c[0] not in self.article_base:
             return range(0)
         base = self.article_base[c[0]]
@@ -127,7 +127,7 @@ class Shelf:
             texts=dict(rows.texts),
             titles=dict(rows.titles),
             title_terms={a: frozenset(terms(t)) for a, t in rows.titles.items()},
-            chunks=dict(rows.chunks),
+            passage_spans=dict(rows.passage_spans),
             refs=dict(rows.refs),
             facts=SentenceFacts.of(texts),
             passages=passages,
@@ -158,7 +158,7 @@ class Shelf:
             texts=texts,
             titles=titles,
             title_terms=title_terms,
-            chunks={**self.chunks, **rows.chunks},
+            passage_spans={**self.passage_spans, **rows.passage_spans},
             refs={**self.refs, **rows.refs},
             facts=self.facts.plus(SentenceFacts.of(texts_new)),
             passages=self.passages,
@@ -183,7 +183,7 @@ class Shelf:
             texts={a: t for a, t in self.texts.items() if a not in article_ids},
             titles={a: t for a, t in self.titles.items() if a not in article_ids},
             title_terms={a: t for a, t in self.title_terms.items() if a not in article_ids},
-            chunks={c: v for c, v in self.chunks.items() if v[0] not in article_ids},
+            passage_spans={c: v for c, v in self.passage_spans.items() if v[0] not in article_ids},
             refs={a: r for a, r in self.refs.items() if a not in article_ids},
             facts=self.facts.take(idx),
             passages=self.passages,
@@ -214,23 +214,23 @@ def _sentence_texts(rows: ShelfRows) -> list[str]:
     ]
 
 
-def chunk_tuples(rows: ShelfRows) -> Iterable[PassageRow]:
-    for cid, (article, first, last) in rows.chunks.items():
+def stored_passages(rows: ShelfRows) -> Iterable[PassageRow]:
+    for cid, (article, first, last) in rows.passage_spans.items():
         yield PassageRow(cid, article, first, last)
 
 
 def passage_vectors(
-    rows: ShelfRows, chunk_rows: Sequence[PassageRow], dim: int
+    rows: ShelfRows, passage_rows: Sequence[PassageRow], dim: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Passage vectors as the normalised mean of their sentences' vectors (no second encoding pass)."""
-    if not chunk_rows:
+    if not passage_rows:
         return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
     arts, first_rows = np.unique(rows.article_ids, return_index=True)
     base = dict(zip(arts.tolist(), first_rows.tolist(), strict=True))
-    ids = np.empty(len(chunk_rows), np.int64)
-    out = np.empty((len(chunk_rows), dim), np.float32)
+    ids = np.empty(len(passage_rows), np.int64)
+    out = np.empty((len(passage_rows), dim), np.float32)
     cums = np.vstack([np.zeros((1, dim), np.float64), np.cumsum(rows.vectors, axis=0, dtype=np.float64)])
-    for i, (cid, aid, first, last) in enumerate(chunk_rows):
+    for i, (cid, aid, first, last) in enumerate(passage_rows):
         b = base[aid]
         ids[i] = cid
         out[i] = cums[b + last + 1] - cums[b + first]

@@ -175,14 +175,14 @@ class Shelves:
         if shelf is not None and self._gens.get(collection) == gen:
             return shelf
         self.check_model()
-        rows, chunk_rows = self.read_rows(collection)
-        return self._shelf_at(collection, rows, chunk_rows, gen, locked=True)
+        rows, passage_rows = self.read_rows(collection)
+        return self._shelf_at(collection, rows, passage_rows, gen, locked=True)
 
     def _shelf_at(
         self,
         collection: str,
         rows: ShelfRows,
-        chunk_rows: list[PassageRow],
+        passage_rows: list[PassageRow],
         gen: int,
         *,
         locked: bool,
@@ -190,10 +190,10 @@ class Shelves:
         """Publish the shelf of rows read at SQL generation `gen`, from the index file when it is that
         generation's, else built from the rows and saved (`locked`: this thread holds the write lock;
         otherwise only when no writer does)."""
-        index = self._stored_index(collection, chunk_rows, gen)
+        index = self._stored_index(collection, passage_rows, gen)
         rebuilt = index is None
         if index is None:
-            index = self._build_index(rows, chunk_rows)
+            index = self._build_index(rows, passage_rows)
             if locked:
                 self.save_index(collection, index, gen)
         shelf = self.install(collection, Shelf.from_rows(collection, self.embedder.dim, rows, index), gen)
@@ -259,19 +259,19 @@ class Shelves:
         self.check_model()
         for _ in range(5):
             gen = self.store.generation(collection)
-            rows, chunk_rows = self.read_rows(collection)
+            rows, passage_rows = self.read_rows(collection)
             if self.store.generation(collection) == gen:
                 break
         else:  # a writer commits faster than we read: wait for a quiet moment
             with self.writing(collection):
                 return self.current(collection)
-        return self._shelf_at(collection, rows, chunk_rows, gen, locked=False)
+        return self._shelf_at(collection, rows, passage_rows, gen, locked=False)
 
     def read_rows(self, collection: str) -> tuple[ShelfRows, list[PassageRow]]:
         dim = self.embedder.dim
         srows = self.store.sentence_rows(collection)
         texts = self.store.article_texts(collection)
-        chunk_rows = self.store.chunk_rows(collection)
+        passage_rows = self.store.passage_rows(collection)
         rows = ShelfRows(
             np.array([r.id for r in srows], np.int64),
             np.array([r.article_id for r in srows], np.int64),
@@ -280,13 +280,13 @@ class Shelves:
             vectors_from_bytes([r.vector for r in srows], dim),
             {a: t[1] for a, t in texts.items()},
             {a: t[0] for a, t in texts.items()},
-            {c.id: (c.article_id, c.first, c.last) for c in chunk_rows},
+            {c.id: (c.article_id, c.first, c.last) for c in passage_rows},
             self.store.article_refs(collection),
         )
-        return rows, chunk_rows
+        return rows, passage_rows
 
     def _stored_index(
-        self, collection: str, chunk_rows: Sequence[PassageRow], generation: int
+        self, collection: str, passage_rows: Sequence[PassageRow], generation: int
     ) -> VectorIndex | None:
         """The saved index when it is exactly SQL's at `generation`, else None (the caller rebuilds)."""
         path = self.index_path(collection)
@@ -299,18 +299,18 @@ class Shelves:
         elif index.generation != generation:
             # A crash (or a full disk) between the SQL commit and the index save.
             reason = f"at generation {index.generation}, the database at {generation}"
-        elif index.count != len(chunk_rows):
-            reason = f"holds {index.count} vectors for {len(chunk_rows)} passages"
-        elif not index.holds_exactly([c.id for c in chunk_rows]):
+        elif index.count != len(passage_rows):
+            reason = f"holds {index.count} vectors for {len(passage_rows)} passages"
+        elif not index.holds_exactly([c.id for c in passage_rows]):
             reason = "holding other passages than SQL"
         if reason is None:
             return index
-        if path.exists() or chunk_rows:
+        if path.exists() or passage_rows:
             log.warning("index of collection %s is %s: rebuilding from SQL", collection, reason)
         return None
 
-    def _build_index(self, rows: ShelfRows, chunk_rows: Sequence[PassageRow]) -> VectorIndex:
-        ids, vecs = passage_vectors(rows, chunk_rows, self.embedder.dim)
+    def _build_index(self, rows: ShelfRows, passage_rows: Sequence[PassageRow]) -> VectorIndex:
+        ids, vecs = passage_vectors(rows, passage_rows, self.embedder.dim)
         return VectorIndex.build(
             ids,
             vecs,
@@ -347,15 +347,15 @@ class Shelves:
         if reencode:
             self.reencode(collection, progress)
         gen = self.store.generation(collection)
-        rows, chunk_rows = self.read_rows(collection)
-        index = self._build_index(rows, chunk_rows)
+        rows, passage_rows = self.read_rows(collection)
+        index = self._build_index(rows, passage_rows)
         shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
         with self.writing(collection):
             # Writes that landed while we were building are in SQL: if any did, read again.
             if self.store.generation(collection) != gen:
                 gen = self.store.generation(collection)
-                rows, chunk_rows = self.read_rows(collection)
-                index = self._build_index(rows, chunk_rows)
+                rows, passage_rows = self.read_rows(collection)
+                index = self._build_index(rows, passage_rows)
                 shelf = Shelf.from_rows(collection, self.embedder.dim, rows, index)
             self.save_index(collection, index, gen)
             shelf = self.install(collection, shelf, gen)

@@ -63,12 +63,14 @@ class Sentence(SQLModel, table=True):
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class Chunk(SQLModel, table=True):
+class Passage(SQLModel, table=True):
     """A passage: a window of consecutive sentences `[first, last]` (ordinals) of one article.
 
-    The chunk's id is its id in the FAISS index.
+    Its id is its id in the FAISS index. (The table and `Article.n_chunks` keep the name passages
+    had in the first schema; renaming them would only cost every database a migration.)
     """
 
+    __tablename__ = "chunk"
     __table_args__ = (Index("ix_chunk_collection_article", "collection", "article_id"),)
 
     id: int | None = Field(default=None, primary_key=True)

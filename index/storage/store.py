@@ -26,12 +26,12 @@ from index.errors import NotFound, StoreError
 from index.storage.database import check_collection, db_reason
 from index.storage.models import (
     Article,
-    Chunk,
+    Passage,
     Sentence,
     _now,
 )
 from index.storage.questions import QuestionLog
-from index.types import Passage
+from index.types import PassageSpan
 
 
 class SentenceRow(NamedTuple):
@@ -200,7 +200,7 @@ class Store(QuestionLog):
     def delete_article(self, s: Session, article_id: int) -> None:
         # Explicit deletes: SQLite only cascades with foreign_keys=ON, and bulk deletes are faster.
         s.exec(delete(Sentence).where(col(Sentence.article_id) == article_id))  # type: ignore[call-overload]
-        s.exec(delete(Chunk).where(col(Chunk.article_id) == article_id))  # type: ignore[call-overload]
+        s.exec(delete(Passage).where(col(Passage.article_id) == article_id))  # type: ignore[call-overload]
         s.exec(delete(Article).where(col(Article.id) == article_id))  # type: ignore[call-overload]
 
     # -- writes of the ingest path -------------------------------------------------------------
@@ -211,18 +211,18 @@ class Store(QuestionLog):
         articles: list[Article],
         spans: list[list[tuple[int, int]]],
         vectors: np.ndarray,
-        passages: list[list[Passage]],
+        passages: list[list[PassageSpan]],
         replaces: list[int],
     ) -> StoredBatch:
         """One transaction: delete the `replaces` articles, bulk-insert `articles` (their ids are set
         on them), their sentences (`spans`, one vector each, in order) and passages, bump the
         generation. Raises StoreError in words (nothing is written then)."""
-        removed_chunks: list[int] = []
+        removed_passage_ids: list[int] = []
         try:
             with self.session() as s:
                 for old in replaces:
-                    old_chunks = s.exec(select(Chunk.id).where(Chunk.article_id == old)).all()
-                    removed_chunks.extend(int(c) for c in old_chunks if c is not None)
+                    old_passages = s.exec(select(Passage.id).where(Passage.article_id == old)).all()
+                    removed_passage_ids.extend(int(c) for c in old_passages if c is not None)
                     self.delete_article(s, old)
                 columns = ("collection", "source_id", "title", "url", "kind", "text", "content_hash")
                 more = ("n_sentences", "n_chunks", "added_by", "created_at", "published", "pages")
@@ -259,7 +259,7 @@ class Store(QuestionLog):
                     .scalars()
                     .all()
                 )
-                chunk_params = [
+                passage_params = [
                     {
                         "collection": collection,
                         "article_id": a.id,
@@ -273,7 +273,8 @@ class Store(QuestionLog):
                 ]
                 cids = (
                     s.execute(
-                        insert(Chunk).returning(col(Chunk.id), sort_by_parameter_order=True), chunk_params
+                        insert(Passage).returning(col(Passage.id), sort_by_parameter_order=True),
+                        passage_params,
                     )
                     .scalars()
                     .all()
@@ -288,16 +289,16 @@ class Store(QuestionLog):
                 gen = self.generation(collection)
         except (SQLAlchemyError, StoreError) as e:
             raise StoreError(f"Could not store the article: {db_reason(e)}") from e
-        return StoredBatch([int(x) for x in sids], stored, list(replaces), removed_chunks, gen)
+        return StoredBatch([int(x) for x in sids], stored, list(replaces), removed_passage_ids, gen)
 
     def remove_article(self, collection: str, article_id: int) -> tuple[list[int], int]:
         """Delete one article (its sentences and passages) and bump the generation, in one
         transaction; returns its passage ids and the new generation."""
         try:
             with self.session() as s:
-                chunk_ids = [
+                passage_ids = [
                     int(c)
-                    for c in s.exec(select(Chunk.id).where(Chunk.article_id == article_id)).all()
+                    for c in s.exec(select(Passage.id).where(Passage.article_id == article_id)).all()
                     if c is not None
                 ]
                 self.delete_article(s, article_id)
@@ -305,7 +306,7 @@ class Store(QuestionLog):
                 s.commit()
         except (SQLAlchemyError, StoreError) as e:
             raise StoreError(f"Could not remove the article: {db_reason(e)}") from e
-        return chunk_ids, self.generation(collection)
+        return passage_ids, self.generation(collection)
 
     def set_vectors(self, collection: str, sentence_ids: Sequence[int], vectors: np.ndarray) -> None:
         """Replace sentence vectors (a re-encode with another model) and bump the generation."""
@@ -353,13 +354,13 @@ class Store(QuestionLog):
             ).all()
             return [SentenceRow(*r) for r in rows]
 
-    def chunk_rows(self, collection: str) -> list[PassageRow]:
+    def passage_rows(self, collection: str) -> list[PassageRow]:
         """A collection's passages (FAISS ids), by id."""
         with self.session() as s:
             rows = s.exec(
-                select(Chunk.id, Chunk.article_id, Chunk.first, Chunk.last)
-                .where(Chunk.collection == collection)
-                .order_by(col(Chunk.id))
+                select(Passage.id, Passage.article_id, Passage.first, Passage.last)
+                .where(Passage.collection == collection)
+                .order_by(col(Passage.id))
             ).all()
             return [PassageRow(*r) for r in rows]
 
@@ -384,7 +385,7 @@ class Store(QuestionLog):
     def counts(self, collection: str | None = None) -> dict[str, int]:
         with self.session() as s:
             out = {}
-            for name, model in (("articles", Article), ("sentences", Sentence), ("chunks", Chunk)):
+            for name, model in (("articles", Article), ("sentences", Sentence), ("passages", Passage)):
                 q = select(func.count()).select_from(model)
                 if collection is not None:
                     q = q.where(model.collection == collection)  # type: ignore[attr-defined]

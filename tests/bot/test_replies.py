@@ -223,7 +223,7 @@ def test_hostile_text_reaches_discord_neutralised() -> None:
         title=ref.title,
         url="file:///\x1b",
         n_sentences=1,
-        n_chunks=1,
+        n_passages=1,
         added_by="bob\x1b",
         created_at="now",
         excerpt=HOSTILE,

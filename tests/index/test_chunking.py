@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.ingest.passages import Passage, make_passages
+from index.ingest.passages import PassageSpan, make_passages
 from index.ingest.sentences import split_sentences
 
 TEXT = " ".join(f"Sentence number {i} says something about topic {i % 5}." for i in range(23))
@@ -61,7 +61,7 @@ def test_a_sentence_longer_than_max_chars_is_a_passage_of_its_own() -> None:
 
 def test_edge_cases() -> None:
     assert make_passages([]) == []
-    assert make_passages([(0, 5)]) == [Passage(0, 0, 0, 5)]
+    assert make_passages([(0, 5)]) == [PassageSpan(0, 0, 0, 5)]
     with pytest.raises(ValueError):
         make_passages([(0, 5)], size=2, overlap=2)
     with pytest.raises(ValueError):

@@ -61,7 +61,7 @@ def fingerprint(ans: Answer) -> tuple[object, ...]:
 
 def counts(lib: Library, collection: str = C) -> tuple[int, int, int, int]:
     c = lib.store.counts(collection)
-    return c["articles"], c["sentences"], c["chunks"], lib.shelf(collection).passages.count
+    return c["articles"], c["sentences"], c["passages"], lib.shelf(collection).passages.count
 
 
 def open_library(data_dir: Path, embedder: FakeEmbedder | None = None, **kw: object) -> Library:
@@ -169,12 +169,12 @@ def test_same_source_id_with_new_text_replaces(fake_library: Library) -> None:
 
 def test_removed_article_is_never_cited_again(filled: Library) -> None:
     space = filled.find(C, "space")
-    _, _, chunks_before, vectors_before = counts(filled)
+    _, _, passages_before, vectors_before = counts(filled)
     info = filled.remove(C, "space")
     assert info.id == space.id
-    _, _, chunks_after, vectors_after = counts(filled)
-    assert vectors_after == vectors_before - space.n_chunks == chunks_after
-    assert chunks_after == chunks_before - space.n_chunks
+    _, _, passages_after, vectors_after = counts(filled)
+    assert vectors_after == vectors_before - info.n_passages == passages_after
+    assert passages_after == passages_before - info.n_passages
     with pytest.raises(NotFound):
         filled.find(C, space.id)
     with pytest.raises(NotFound):
@@ -259,7 +259,7 @@ def test_damaged_index_is_rebuilt_from_sql(tmp_path: Path, damage) -> None:  # t
     assert after == before
     assert damaged.doctor() == []
     st = damaged.stats(C)
-    assert st["vectors"] == st["chunks"]
+    assert st.vectors == st.passages
     damaged.close()
 
     third = open_library(tmp_path)  # the rebuilt file was saved
@@ -271,7 +271,7 @@ def test_damaged_index_is_rebuilt_from_sql(tmp_path: Path, damage) -> None:  # t
 def test_explicit_rebuild_and_reencode(filled: Library, fake_embedder: FakeEmbedder) -> None:
     before = [fingerprint(filled.ask(C, q)) for q in QUESTIONS]
     shelf = filled.rebuild(C)
-    assert shelf.passages.count == filled.store.counts(C)["chunks"]
+    assert shelf.passages.count == filled.store.counts(C)["passages"]
     encoded = fake_embedder.texts_encoded
     filled.rebuild(C, reencode=True)
     assert fake_embedder.texts_encoded - encoded == filled.store.counts(C)["sentences"]
@@ -303,7 +303,7 @@ def test_another_model_re_encodes_the_stored_sentences(tmp_path: Path) -> None:
         meta = VectorIndex.read_meta(lib.settings.index_dir / f"{C}.faiss")
         assert meta is not None and (meta.model_id, meta.dim) == ("fake-hash-32", 32)
         st = lib.stats(C)
-        assert (st["model"], st["dim"], st["vectors"]) == ("fake-hash-32", 32, st["chunks"])
+        assert (st.model, st.dim, st.vectors) == ("fake-hash-32", 32, st.passages)
         assert lib.doctor() == []
         for q in QUESTIONS:
             for quote in quotes_of(lib.ask(C, q, alternatives=2)):
@@ -460,8 +460,8 @@ def test_logged_questions_and_feedback(filled: Library) -> None:
 
 def test_stats(filled: Library) -> None:
     st = filled.stats(C)
-    assert st["articles"] == 4
-    assert st["vectors"] == st["chunks"]
-    assert isinstance(st["chunks"], int) and st["chunks"] > 0
-    assert st["model"] == "fake-hash-64" and st["dim"] == 64 and st["index_type"] == "flat"
-    assert 0.0 < float(st["threshold"]) < 1.0  # type: ignore[arg-type]
+    assert st.articles == 4 and st.sentences > st.articles
+    assert st.vectors == st.passages > 0
+    assert st.model == "fake-hash-64" and st.dim == 64 and st.index_type == "flat"
+    assert 0.0 < st.threshold < 1.0
+    assert st.index_bytes > 0 and st.database_bytes is not None and st.database_bytes > 0

@@ -62,7 +62,7 @@ def passages_of(rows: ShelfRows, index: VectorIndex | None = None) -> VectorInde
     index = index or VectorIndex(DIM, EMB.model_id)
     base = {a: int(np.flatnonzero(rows.article_ids == a)[0]) for a in rows.texts}
     ids, vecs = [], []
-    for cid, (aid, first, last) in rows.chunks.items():
+    for cid, (aid, first, last) in rows.passage_spans.items():
         v = rows.vectors[base[aid] + first : base[aid] + last + 1].sum(axis=0)
         ids.append(cid)
         vecs.append(v / max(float(np.linalg.norm(v)), 1e-9))
@@ -124,10 +124,10 @@ def test_sentence_text_with_unicode_offsets() -> None:
 
 def test_chunk_rows_are_the_passage_sentences() -> None:
     shelf = two_articles()
-    assert shelf.chunk_rows(100) == range(0, 3)
-    assert shelf.chunk_rows(101) == range(1, 3)
-    assert shelf.chunk_rows(200) == range(3, 5)
-    assert shelf.chunk_rows(999) == range(0)
+    assert shelf.passage_sentences(100) == range(0, 3)
+    assert shelf.passage_sentences(101) == range(1, 3)
+    assert shelf.passage_sentences(200) == range(3, 5)
+    assert shelf.passage_sentences(999) == range(0)
 
 
 def test_sentence_facts() -> None:
@@ -165,7 +165,7 @@ def test_with_rows_adds_articles_and_leaves_the_old_shelf_as_it_was() -> None:
     assert new.article_ids.tolist() == [1, 1, 1, 2, 2, 3, 3, 3]
     assert new.sentence_ids[-3:].tolist() == [50, 51, 52]
     assert [new.sentence_text(r) for r in rows_of(new, 3)] == GARDEN
-    assert new.chunk_rows(300) == range(5, 8) and new.chunk_rows(301) == range(6, 8)
+    assert new.passage_sentences(300) == range(5, 8) and new.passage_sentences(301) == range(6, 8)
     assert new.facts.has_number.shape == (8,) and len(new.facts.names) == 8
     # The new shelf finds the new article's words.
     tomato = bm25_of(new, "tomatoes")
@@ -174,8 +174,8 @@ def test_with_rows_adds_articles_and_leaves_the_old_shelf_as_it_was() -> None:
     # The old one answers as before: same rows, words, scores, vocabulary.
     assert old.counts.shape == before_shape
     assert old.vocab.ids == before_vocab
-    assert 3 not in old.texts and 3 not in old.titles and 300 not in old.chunks
-    assert old.chunk_rows(300) == range(0)
+    assert 3 not in old.texts and 3 not in old.titles and 300 not in old.passage_spans
+    assert old.passage_sentences(300) == range(0)
     assert old.vocab.lookup(terms("tomatoes")) == []
     assert np.array_equal(bm25_of(old, "Moon yeast"), before_bm25)
     assert old.facts.has_number.shape == (5,)
@@ -205,7 +205,7 @@ def test_without_articles_hides_their_rows() -> None:
     assert new.size == 6 and old.size == 8
     assert 2 not in set(new.article_ids.tolist())
     assert 2 not in new.texts and 2 not in new.titles and 2 not in new.title_terms and 2 not in new.refs
-    assert 200 not in new.chunks and new.chunk_rows(200) == range(0)
+    assert 200 not in new.passage_spans and new.passage_sentences(200) == range(0)
     # BM25 no longer sees the bread sentences; the dense rows are the others' vectors only.
     assert not bm25_of(new, "bread yeast dough knead").any()
     assert bm25_of(old, "bread yeast dough knead").any()
@@ -215,10 +215,10 @@ def test_without_articles_hides_their_rows() -> None:
     assert new.sentence_ids.tolist() == old.sentence_ids[kept].tolist()
     # The rows after the removed article moved up, and still slice their own text.
     assert [new.sentence_text(r) for r in rows_of(new, 3)] == GARDEN
-    assert new.chunk_rows(300) == range(3, 6)
+    assert new.passage_sentences(300) == range(3, 6)
     assert new.facts.has_number.tolist() == old.facts.has_number[kept].tolist()
     # The old shelf is untouched.
-    assert old.size == 8 and 2 in old.texts and old.chunk_rows(200) == range(3, 5)
+    assert old.size == 8 and 2 in old.texts and old.passage_sentences(200) == range(3, 5)
 
 
 def test_without_articles_is_never_a_candidate_even_through_the_shared_passage_index() -> None:
@@ -233,7 +233,7 @@ def test_without_articles_is_never_a_candidate_even_through_the_shared_passage_i
 
 def test_without_every_article_is_empty() -> None:
     new = two_articles().without_articles({1, 2})
-    assert new.size == 0 and new.texts == {} and new.chunks == {}
+    assert new.size == 0 and new.texts == {} and new.passage_spans == {}
     assert len(candidates(new, "Moon")) == 0
 
 
@@ -285,7 +285,7 @@ def test_candidate_rows_are_the_union_of_dense_bm25_and_passage_picks() -> None:
     assert len(dense) == 1 and int(dense[0]) == int(np.argmax(shelf.vectors @ qvec))
     passage = candidate_rows(shelf, qvec, [], dense_k=1, lexical_k=1, passage_k=1, exhaustive_limit=0)
     _, ids = shelf.passages.search(qvec, 1)
-    assert passage.tolist() == list(shelf.chunk_rows(int(ids[0][0])))
+    assert passage.tolist() == list(shelf.passage_sentences(int(ids[0][0])))
     # Together: the union of the three.
     union = candidate_rows(shelf, qvec, qids, dense_k=1, lexical_k=1, passage_k=1, exhaustive_limit=1_000)
     assert union.tolist() == sorted(set(lexical.tolist()) | set(dense.tolist()) | set(passage.tolist()))

@@ -103,7 +103,7 @@ def test_ivf_can_return_missing_hits_and_consumers_drop_them(fake_library: Libra
     assert (found == -1).any()
     fake_library.add_documents("c", [make_doc("The sky is blue. Grass is green.", "Colours")])
     shelf = fake_library.shelf("c")
-    assert list(shelf.chunk_rows(-1)) == []
+    assert list(shelf.passage_sentences(-1)) == []
     rows = _passage_rows(shelf, np.array([-1, -1], np.int64))
     assert rows.size == 0
 
@@ -211,7 +211,7 @@ def test_library_switches_to_ivf_in_the_background_when_outgrown(tmp_path: Path)
         time.sleep(0.05)
     shelf = lib.shelf("c")
     assert shelf.passages.kind == "ivf"
-    assert shelf.passages.count == lib.stats("c")["chunks"]
+    assert shelf.passages.count == lib.stats("c").passages
     assert lib.doctor() == []
     ans = lib.ask("c", "Fact 7-3 concerns topic3 and item353", alternatives=0)
     assert ans.best is not None and ans.best.article.source_id == "a7"

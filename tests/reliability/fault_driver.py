@@ -18,6 +18,7 @@ Commands (each prints one JSON line on success, or {"error": message} and exits 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -163,7 +164,7 @@ def main() -> int:
         elif command == "doctor":
             say({"problems": lib.doctor()})
         elif command == "stats":
-            say({k: str(v) for k, v in lib.stats(collection).items()})
+            say({k: str(v) for k, v in dataclasses.asdict(lib.stats(collection)).items()})
         elif command == "serve":
             serve(lib, collection)
         elif command == "writer":

@@ -35,7 +35,7 @@ def index_agrees_with_sql(lib: Library) -> bool:
     if index is None:
         return False
     ids = index.ids() or []
-    return sorted(ids) == sorted(r[0] for r in lib.store.chunk_rows(COLLECTION))
+    return sorted(ids) == sorted(r[0] for r in lib.store.passage_rows(COLLECTION))
 
 
 def check_answerable(lib: Library, article_id: int) -> None:
@@ -145,13 +145,13 @@ def test_crash_between_sql_and_index_after_a_same_size_replace_is_repaired(tmp_p
     try:
         path = lib.settings.index_dir / f"{COLLECTION}.faiss"
         stale = VectorIndex.load(path)
-        assert stale is not None and stale.count == len(lib.store.chunk_rows(COLLECTION))
+        assert stale is not None and stale.count == len(lib.store.passage_rows(COLLECTION))
         assert not index_agrees_with_sql(lib)
         shelf = lib.shelf(COLLECTION)
         assert lib.doctor() == []
         assert index_agrees_with_sql(lib)
         ids = np.sort(np.asarray(shelf.passages.ids()))
-        assert ids.tolist() == sorted(r[0] for r in lib.store.chunk_rows(COLLECTION))
+        assert ids.tolist() == sorted(r[0] for r in lib.store.passage_rows(COLLECTION))
         check_answerable(lib, new.article.id)
         check_answerable(lib, other.article.id)
         assert old.article.id not in {a.id for a in lib.articles(COLLECTION)}

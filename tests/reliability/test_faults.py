@@ -269,8 +269,8 @@ def test_a_crash_after_replacing_the_last_article_never_serves_its_old_vectors(t
         problems = lib.doctor()
         assert any("generation" in p for p in problems), problems
         shelf = lib.shelf(C)  # loads: the stale file is rebuilt from SQL
-        rows, chunk_rows = lib.shelves.read_rows(C)
-        ids, want = passage_vectors(rows, chunk_rows, lib.embedder.dim)
+        rows, passage_rows = lib.shelves.read_rows(C)
+        ids, want = passage_vectors(rows, passage_rows, lib.embedder.dim)
         got = np.stack([shelf.passages._index.reconstruct(int(i)) for i in ids])
         assert np.allclose(got, want, atol=1e-5)
         assert lib.doctor() == []
