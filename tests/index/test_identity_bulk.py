@@ -225,9 +225,13 @@ def test_a_call_may_bring_its_own_thresholds(lib: Library) -> None:
     lib.add_text(C, "The ferry leaves at seven in the morning.", title="ferry")
     q = "When does the ferry leave?"
     assert lib.ask(C, q).quote is not None  # the library's threshold: 0
-    strict = lib.ask(C, q, threshold=1.01)
+    # Above the confident threshold, the library's own "may answer" threshold (here 0) still quotes.
+    may = lib.ask(C, q, threshold=1.01)
+    assert may.kind == "may" and may.quote is not None and not may.confident
+    strict = lib.ask(C, q, threshold=1.01, may_threshold=1.01)
     assert strict.quote is None and strict.best is not None
-    assert [a.quote is None for a in lib.ask_many(C, [q, q], threshold=1.01)] == [True, True]
+    many = lib.ask_many(C, [q, q], threshold=1.01, may_threshold=1.01)
+    assert [a.quote is None for a in many] == [True, True]
 
 
 def test_a_pdf_quote_knows_its_page(lib: Library, tmp_path: Path) -> None:
