@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from index.errors import FetchError, InputError, NotFound, QuotebotError
@@ -27,10 +26,9 @@ from index.ingest.sources import (
 from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.store import Store
-from index.types import AddResult, ArticleInfo, BulkResult, Document, RefreshResult
+from index.types import AddResult, ArticleInfo, BulkResult, Document, Progress, RefreshResult
 from index.writing import Writer
 
-Progress = Callable[[int, int], None]
 BULK_FILES = 200  # files read before their documents are added (one add_documents call)
 BULK_CHARS = 32_000_000  # ... or this much text
 

@@ -39,10 +39,17 @@ from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.models import Article, Question
 from index.storage.store import Store
-from index.types import AddResult, Answer, ArticleInfo, BulkResult, CollectionStats, Document, RefreshResult
+from index.types import (
+    AddResult,
+    Answer,
+    ArticleInfo,
+    BulkResult,
+    CollectionStats,
+    Document,
+    Progress,
+    RefreshResult,
+)
 from index.writing import Writer
-
-Progress = Callable[[int, int], None]
 
 
 class Library:

@@ -4,12 +4,16 @@ dataclasses with named fields; nothing here imports the rest of the package at r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from index.storage.models import Article
+
+# A long job's progress: called with (done, total) as it goes.
+Progress = Callable[[int, int], None]
 
 # A declined question shows its closest sentence only from this confidence up: unrelated questions
 # score under 0.05, near misses 0.2-0.45 (e.g. a correct quote the judge is unsure of).

@@ -28,9 +28,8 @@ from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.models import Article
 from index.storage.store import Store, content_hash
-from index.types import AddResult, ArticleInfo, Document
+from index.types import AddResult, ArticleInfo, Document, Progress
 
-Progress = Callable[[int, int], None]
 # One stored batch of an ingest: one SQL transaction (the write lock is held for about this much).
 INSERT_SENTENCES = 2_048
 INSERT_ARTICLES = 500

@@ -8,7 +8,6 @@ the article the thread was last answered with (`AskCog.threads`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections import OrderedDict
@@ -28,7 +27,6 @@ from bot.views import answer_view
 from index.answering import followup
 from index.errors import QuotebotError
 from index.storage import guild_settings as gs
-from index.storage.models import Question
 from index.types import Answer
 
 log = logging.getLogger("quotebot.ask")
@@ -63,6 +61,18 @@ async def _ask(
         return _server_decision(bot, cfg, answer)
 
     return await bot.metrics.answering(bot.read(ask))
+
+
+async def _reply(message: discord.Message, answer: Answer) -> None:
+    """Answer a message in place (a mention, an auto-answered post), with the answer's buttons."""
+    view = answer_view(answer)
+    extra: dict[str, Any] = {"view": view} if view is not None else {}
+    await message.reply(
+        replies.answer_content(answer),
+        allowed_mentions=replies.ALLOWED_MENTIONS,
+        mention_author=False,
+        **extra,
+    )
 
 
 def _server_decision(bot: QuoteBot, cfg: GuildConfig, answer: Answer) -> Answer:
@@ -246,14 +256,7 @@ class AskCog(commands.Cog, name="Ask"):
             context = self.context_of(channel_id)
             async with message.channel.typing():
                 answer = await _ask(self.bot, str(message.guild.id), question, message.author.id, context)
-            view = answer_view(answer)
-            extra: dict[str, Any] = {"view": view} if view is not None else {}
-            await message.reply(
-                replies.answer_content(answer),
-                allowed_mentions=replies.ALLOWED_MENTIONS,
-                mention_author=False,
-                **extra,
-            )
+            await _reply(message, answer)
             follows = isinstance(message.channel, discord.Thread) or context is not None
             self.remember(answer, channel_id, thread_id=channel_id if follows else None)
         except discord.HTTPException:
@@ -284,22 +287,8 @@ class AskCog(commands.Cog, name="Ask"):
             answer = _server_decision(bot, cfg, bot.library.ask(collection, question))
             if answer.kind != "quote":
                 return None
-            q = answer.quote
-            assert q is not None
             if bot.settings.bot.log_questions:
-                qid = bot.library.store.log_question(
-                    Question(
-                        collection=collection,
-                        user_id=str(message.author.id),
-                        text=question,
-                        answered=True,
-                        article_id=q.article.id,
-                        start=q.start,
-                        end=q.end,
-                        score=answer.confidence,
-                    )
-                )
-                answer = dataclasses.replace(answer, question_id=qid)
+                answer = bot.library.log_answer(collection, answer, str(message.author.id))
             return answer
 
         try:
@@ -308,14 +297,7 @@ class AskCog(commands.Cog, name="Ask"):
                 return
             in_thread = isinstance(message.channel, discord.Thread)  # a forum post: follow-ups there
             self.remember(answer, message.channel.id, thread_id=message.channel.id if in_thread else None)
-            view = answer_view(answer)
-            extra: dict[str, Any] = {"view": view} if view is not None else {}
-            await message.reply(
-                replies.answer_content(answer),
-                allowed_mentions=replies.ALLOWED_MENTIONS,
-                mention_author=False,
-                **extra,
-            )
+            await _reply(message, answer)
         except QuotebotError as e:
             log.info("auto-answer skipped message %s: %s", message.id, e)
         except discord.HTTPException:

@@ -44,9 +44,8 @@ from index.search.features import FEATURES, Candidates, featurize
 from index.search.lexical import terms
 from index.search.shelf import Shelf
 from index.settings import LibrarySettings
-from index.types import Answer, Quote
+from index.types import Answer, Progress, Quote
 
-Progress = Callable[[int, int], None]
 Cutoffs = tuple[float, float]  # (quote confidently from, "this may answer it" from)
 
 

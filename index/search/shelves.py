@@ -37,10 +37,9 @@ from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.store import PassageRow, Store, vectors_from_bytes
 from index.storage.vectors import FLAT, VectorIndex
+from index.types import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 class Shelves:
