@@ -25,7 +25,7 @@ import numpy as np
 from index.answering.alignment import ALIGNMENT, alignment_features
 from index.answering.evidence import judge_evidence
 from index.answering.model import AnswerModel, Read, StateCache, combine_inputs
-from index.answering.quotes import Quotes
+from index.answering.quotes import Quotes, whole_words
 from index.answering.reader import (
     PAIR_FEATURES,
     QUESTION_TOKENS,
@@ -328,6 +328,7 @@ class Pipeline:
             a, b = reading.span
             lo, hi = int(sentence.offsets[a][0]), int(sentence.offsets[b][1])
             if 0 <= lo < hi <= len(top.text):
+                lo, hi = whole_words(top.text, lo, hi)
                 guess = (top.start + lo, top.start + hi, reading.span_probability)
                 if reading.span_probability >= model.span_from:
                     top = dataclasses.replace(top, answer_start=guess[0], answer_end=guess[1])

@@ -56,3 +56,13 @@ class Quotes:
         """The 1-based PDF page holding offset `start` (None for other kinds)."""
         pages = self._page_starts(shelf.collection, article_id)
         return bisect.bisect_right(pages, start) if pages else None
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """`text[start:end]` widened so that it neither starts nor ends inside a word: the reader marks
+    word pieces, and a phrase cut at one ("**Ecuador**ian", "two-**third**s") is not a phrase."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end

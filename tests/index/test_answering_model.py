@@ -285,3 +285,26 @@ def test_a_cache_without_room_keeps_nothing(capacity: int) -> None:
     cache = StateCache(capacity)
     cache.put(1, object())  # type: ignore[arg-type]
     assert len(cache) == 0 and cache.get(1) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "piece", "phrase"),
+    [
+        ("acres of Ecuadorian rainforest", "Ecuador", "Ecuadorian"),
+        ("killed two-thirds of them", "third", "thirds"),
+        (
+            "The time and space hierarchy theorems form",
+            "time and space hierarchy theorem",
+            "time and space hierarchy theorems",
+        ),
+        ("spokesman John Kirby said", "John Kirby", "John Kirby"),
+        ("a tenfold difference", "ten", "tenfold"),
+        ("(62 acres)", "62", "62"),
+    ],
+)
+def test_an_answer_phrase_is_whole_words(text: str, piece: str, phrase: str) -> None:
+    from index.answering.quotes import whole_words
+
+    start = text.index(piece)
+    lo, hi = whole_words(text, start, start + len(piece))
+    assert text[lo:hi] == phrase
