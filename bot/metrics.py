@@ -65,17 +65,9 @@ def ingest_counts(result: object) -> dict[str, int]:
 
 
 def article_counts(library: Any) -> dict[str, int]:
-    """Articles per collection: one grouped COUNT (the article table's collection index)."""
-    from sqlalchemy import func, select
-    from sqlmodel import col
-
-    from index.storage.models import Article
-
-    with library.store.session() as s:
-        rows = s.execute(
-            select(col(Article.collection), func.count()).group_by(col(Article.collection))
-        ).all()
-    return {str(c): int(n) for c, n in rows}
+    """Articles per collection (one grouped COUNT)."""
+    counts: dict[str, int] = library.store.article_counts()
+    return counts
 
 
 class _Scraped(Collector):

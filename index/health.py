@@ -15,11 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
+from index.errors import StoreError
 from index.storage import migrations
-from index.storage.database import describe_db_error, make_engine
+from index.storage.database import probe
 from index.storage.vectors import VectorIndex
 
 HEARTBEAT_FILE = "bot-health.json"
@@ -58,22 +56,10 @@ def check(
                 False, f"unhealthy: no database at {db_file} yet (quotebot creates it on first use)"
             )
     try:
-        engine = make_engine(db_url)
-    except Exception as e:  # StoreError for a bad URL
-        return Health(False, f"unhealthy: database: {e}")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            revs = migrations.current_revisions(conn)
-            collections = (
-                [r[0] for r in conn.execute(text("SELECT DISTINCT collection FROM article")).fetchall()]
-                if revs
-                else []
-            )
-    except SQLAlchemyError as e:
-        return Health(False, f"unhealthy: database unreachable: {describe_db_error(e)}")
-    finally:
-        engine.dispose()
+        found = probe(db_url)
+    except StoreError as e:
+        return Health(False, f"unhealthy: {e}")
+    revs, collections = found.revisions, found.collections
     head = migrations.head_revision()
     if revs != {head}:
         have = ", ".join(sorted(revs)) or "none"

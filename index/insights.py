@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select as sa_select
-from sqlmodel import col, select
 
 from index.library import Library
-from index.storage.models import Article, Feedback, Question
 from index.storage.store import Store
 
 MAX_QUESTIONS = 50_000  # rows read for one report (the newest)
@@ -67,36 +64,12 @@ def question_stats(
         raise ValueError("days must be at least 1")
     now = _utc(now or datetime.now(UTC))
     since = now - timedelta(days=days)
-    with store.session() as s:
-        columns = (
-            Question.id,
-            Question.text,
-            Question.answered,
-            Question.article_id,
-            Question.score,
-            Question.created_at,
-        )
-        rows = s.execute(
-            sa_select(*(col(c) for c in columns))
-            .where(col(Question.collection) == collection, col(Question.created_at) >= since)
-            .order_by(col(Question.created_at).desc(), col(Question.id).desc())
-            .limit(MAX_QUESTIONS)
-        ).all()
-        ids = [r[0] for r in rows]
-        votes = Counter[bool]()
-        for k in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            part = ids[k : k + 900]
-            for helpful in s.exec(
-                select(Feedback.helpful).where(
-                    Feedback.collection == collection, col(Feedback.question_id).in_(part)
-                )
-            ).all():
-                votes[bool(helpful)] += 1
-        quoted_articles = Counter(int(r[3]) for r in rows if r[2] and r[3] is not None)
-        top = quoted_articles.most_common(5)
-        titles = dict(
-            s.exec(select(Article.id, Article.title).where(col(Article.id).in_([a for a, _ in top]))).all()
-        )
+    recent = store.recent_questions(collection, since, limit=MAX_QUESTIONS)
+    rows = [(q.id, q.text, q.answered, q.article_id, q.score, q.created_at) for q in recent.questions]
+    votes = Counter[bool]({True: recent.helpful, False: recent.not_helpful})
+    quoted_articles = Counter(int(r[3]) for r in rows if r[2] and r[3] is not None)
+    top = quoted_articles.most_common(5)
+    titles = store.article_titles([a for a, _ in top])
     first_day = (now - timedelta(days=days - 1)).date()
     per_day = Counter(_utc(r[5]).date() for r in rows)
     quoted = sum(1 for r in rows if r[2] and (r[4] is None or r[4] >= threshold))

@@ -164,6 +164,18 @@ def test_nothing_in_the_pipeline_imports_evaluation() -> None:
     assert not bad, bad
 
 
+def test_sql_lives_in_storage() -> None:
+    # Every SQL statement is in index/storage (the rest of the code asks the Store in words).
+    bad = sorted(
+        f"{m} imports {dep}"
+        for m in PROJECT
+        if not _in(m, "index.storage")
+        for dep in GRAPH[m]
+        if _in(dep, "sqlalchemy") or _in(dep, "sqlmodel")
+    )
+    assert not bad, bad
+
+
 def _cycles() -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan), plus self-loops."""
     index_of: dict[str, int] = {}

@@ -84,7 +84,7 @@ def scale(quick: bool, report: Report) -> None:
     r.row("scale", "memory MB (RSS delta of build)", rss_delta / 1e6, raw_bytes / 1e6, fmt="{:.0f}",
           goal="<= 1.3x", ok=rss_ratio <= 1.3 if rss_delta > 0 else None)  # fmt: skip
     sweep: dict[int, float] = {}
-    inner = faiss_index(vi)
+    inner = vi.faiss
     if vi.kind == "ivf":
         ivf = faiss.extract_index_ivf(inner)
         for p in NPROBE_SWEEP:
@@ -110,7 +110,7 @@ def scale(quick: bool, report: Report) -> None:
     t0 = time.perf_counter()
     vi.add(np.arange(n, n + 1000, dtype=np.int64), extra)
     add_s = time.perf_counter() - t0
-    same = faiss_index(vi) is before_obj and vi.count == before_n + 1000
+    same = vi.faiss is before_obj and vi.count == before_n + 1000
     r.row("scale", "add 1,000: ms | no rebuild", add_s * 1000, "same index, +1000" if same else "REBUILT",
           fmt="{:.1f}", goal="no rebuild", ok=same)  # fmt: skip
     r.key("scale_n", n)
@@ -181,7 +181,7 @@ def real(quick: bool, report: Report) -> None:
     r.key("real_recall10", recall)
     r.key("real_search_median_ms", med)
     if vi.kind == "ivf":
-        inner = faiss_index(vi)
+        inner = vi.faiss
         ivf = faiss.extract_index_ivf(inner)
         for p in NPROBE_SWEEP:
             ivf.nprobe = p
@@ -285,7 +285,7 @@ def passage_matrix(vi: Any) -> np.ndarray:
     """The passage vectors stored in a quotebot VectorIndex (flat or IVF), as an (n, dim) float32 array."""
     import faiss
 
-    inner = faiss_index(vi)
+    inner = vi.faiss
     n = int(inner.ntotal)
     if n == 0:
         return np.zeros((0, vi.dim), np.float32)
@@ -298,11 +298,6 @@ def passage_matrix(vi: Any) -> np.ndarray:
         return np.asarray(ivf.reconstruct_n(0, n), np.float32)
     finally:
         ivf.make_direct_map(False)
-
-
-def faiss_index(vi: Any) -> Any:
-    """The FAISS object inside a VectorIndex (read-only use by the benchmark)."""
-    return vi._index
 
 
 def _recall(found: np.ndarray, gt: np.ndarray) -> float:

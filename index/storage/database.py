@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,34 @@ class Database:
                 row.value = value
                 s.add(row)
             s.commit()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a look at a database found: its schema revisions and its collections."""
+
+    revisions: set[str]
+    collections: list[str]
+
+
+def probe(url: str) -> Probe:
+    """Look at a database without changing it (no migration, no table created): for health checks.
+    Raises StoreError with the reason in words ("database unreachable: ...")."""
+    try:
+        engine = make_engine(url)
+    except StoreError as e:
+        raise StoreError(f"database: {e}") from e
+    try:
+        with engine.connect() as conn:
+            conn.execute(sql_text("SELECT 1"))
+            revs = migrations.current_revisions(conn)
+            collections = (
+                [r[0] for r in conn.execute(sql_text("SELECT DISTINCT collection FROM article")).fetchall()]
+                if revs
+                else []
+            )
+    except SQLAlchemyError as e:
+        raise StoreError(f"database unreachable: {describe_db_error(e)}") from e
+    finally:
+        engine.dispose()
+    return Probe(set(revs), collections)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from index.storage.database import Database
@@ -11,6 +16,24 @@ from index.storage.models import (
     Question,
     _now,
 )
+
+
+class LoggedQuestion(NamedTuple):
+    id: int
+    text: str
+    answered: bool
+    article_id: int | None
+    score: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RecentQuestions:
+    """A collection's questions since some moment (newest first), and the votes on them."""
+
+    questions: list[LoggedQuestion]
+    helpful: int
+    not_helpful: int
 
 
 class QuestionLog(Database):
@@ -62,3 +85,32 @@ class QuestionLog(Database):
                 .limit(limit)
             ).all()
             return [(r[0], int(r[1])) for r in rows]
+
+    def recent_questions(self, collection: str, since: datetime, *, limit: int) -> RecentQuestions:
+        """The last `limit` questions asked since `since`, newest first, with their votes."""
+        with self.session() as s:
+            columns = (
+                Question.id,
+                Question.text,
+                Question.answered,
+                Question.article_id,
+                Question.score,
+                Question.created_at,
+            )
+            rows = s.execute(
+                sa_select(*(col(c) for c in columns))
+                .where(col(Question.collection) == collection, col(Question.created_at) >= since)
+                .order_by(col(Question.created_at).desc(), col(Question.id).desc())
+                .limit(limit)
+            ).all()
+            ids = [r[0] for r in rows]
+            votes = {True: 0, False: 0}
+            for k in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+                part = ids[k : k + 900]
+                for helpful in s.exec(
+                    select(Feedback.helpful).where(
+                        Feedback.collection == collection, col(Feedback.question_id).in_(part)
+                    )
+                ).all():
+                    votes[bool(helpful)] += 1
+        return RecentQuestions([LoggedQuestion(*r) for r in rows], votes[True], votes[False])

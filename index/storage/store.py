@@ -178,6 +178,24 @@ class Store(QuestionLog):
                 q = q.limit(limit)
             return list(s.exec(q).all())
 
+    def article_titles(self, article_ids: Sequence[int]) -> dict[int, str]:
+        """Titles of these articles (those that still exist)."""
+        if not article_ids:
+            return {}
+        with self.session() as s:
+            rows = s.exec(
+                select(Article.id, Article.title).where(col(Article.id).in_(list(article_ids)))
+            ).all()
+            return {int(a or 0): t for a, t in rows}
+
+    def article_counts(self) -> dict[str, int]:
+        """Articles per collection: one grouped COUNT (the article table's collection index)."""
+        with self.session() as s:
+            rows = s.execute(
+                sa_select(col(Article.collection), func.count()).group_by(col(Article.collection))
+            ).all()
+        return {str(c): int(n) for c, n in rows}
+
     def count_articles(self, collection: str) -> int:
         with self.session() as s:
             return int(

@@ -160,6 +160,11 @@ class VectorIndex:
             scores, ids = self._index.search(q, min(k, self.count))
         return scores, ids
 
+    @property
+    def faiss(self) -> Any:
+        """The FAISS index itself, for read-only use (the benchmark's recall, tests)."""
+        return self._index
+
     def ids(self) -> list[int] | None:
         """The database ids the index holds (None when this index kind cannot list them)."""
         import faiss

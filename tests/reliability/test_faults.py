@@ -271,7 +271,7 @@ def test_a_crash_after_replacing_the_last_article_never_serves_its_old_vectors(t
         shelf = lib.shelf(C)  # loads: the stale file is rebuilt from SQL
         rows, passage_rows = lib.shelves.read_rows(C)
         ids, want = passage_vectors(rows, passage_rows, lib.embedder.dim)
-        got = np.stack([shelf.passages._index.reconstruct(int(i)) for i in ids])
+        got = np.stack([shelf.passages.faiss.reconstruct(int(i)) for i in ids])
         assert np.allclose(got, want, atol=1e-5)
         assert lib.doctor() == []
         ans = lib.ask(C, question("three", 3))
