@@ -31,7 +31,6 @@ STATE_DIM = 384  # MiniLM-L6's hidden size
 READER_FILE = Path(__file__).with_name("reader.pt")
 READER_MODEL_ID = "all-MiniLM-L6-v2"  # the embedding model whose token states the shipped reader reads
 MAX_SPAN_TOKENS = 24  # the longest answer phrase considered
-SPAN_SUPPORT = 20  # phrases weighed by expected_f1_span
 # Pair features a reader built with `extra` takes: cosine(question, sentence) and the idf-weighted
 # share of the question's terms found in the sentence (index.search.candidates's "dense" and "lex").
 PAIR_FEATURES = ("dense", "lex")
@@ -206,47 +205,20 @@ class Reading:
     """The reader's verdict on one (question, sentence) pair."""
 
     relevance: float  # logit
-    span: tuple[int, int] | None  # token positions (inclusive) of the answer phrase (expected_f1_span)
-    span_probability: float  # P(start) * P(end) of the most likely phrase: how sure the reader is of one
-
-
-def _span_joint(start: np.ndarray, end: np.ndarray, max_len: int) -> np.ndarray:
-    """P(start=i) P(end=j) for i <= j < i + max_len (0 elsewhere)."""
-    ps = np.exp(start - start.max())
-    ps /= ps.sum()
-    pe = np.exp(end - end.max())
-    pe /= pe.sum()
-    outer = np.outer(ps, pe)
-    return np.triu(outer) - np.triu(outer, max_len)
+    span: tuple[int, int] | None  # token positions (inclusive) of the best answer phrase
+    span_probability: float  # P(start) * P(end) of that phrase
 
 
 def best_span(start: np.ndarray, end: np.ndarray, max_len: int = MAX_SPAN_TOKENS) -> tuple[int, int, float]:
     """The (i, j) with i <= j < i + max_len maximising P(start=i) P(end=j), and that probability."""
-    joint = _span_joint(start, end, max_len)
+    ps = np.exp(start - start.max())
+    ps /= ps.sum()
+    pe = np.exp(end - end.max())
+    pe /= pe.sum()
+    joint = np.triu(np.outer(ps, pe)) - np.triu(np.outer(ps, pe), max_len)
     k = int(joint.argmax())
     i, j = divmod(k, joint.shape[1])
     return i, j, float(joint[i, j])
-
-
-def expected_f1_span(
-    start: np.ndarray, end: np.ndarray, max_len: int = MAX_SPAN_TOKENS, support: int = SPAN_SUPPORT
-) -> tuple[int, int]:
-    """The phrase with the highest expected token F1 against the reader's own distribution over
-    phrases (minimum Bayes risk decoding), among its `support` most likely phrases. The most likely
-    phrase bets everything on exact match; when the reader hesitates between "John Kirby" and
-    "spokesman John Kirby", the phrase that overlaps most of the probability mass is the better
-    answer. No fitted parameter: the distribution is the reader's."""
-    joint = _span_joint(start, end, max_len)
-    flat = joint.ravel()
-    k = max(1, min(support, int(np.count_nonzero(flat))))
-    idx = np.argpartition(-flat, k - 1)[:k]
-    i, j = np.divmod(idx, joint.shape[1])
-    w = flat[idx] / max(float(flat[idx].sum()), 1e-12)
-    overlap = np.clip(np.minimum(j[:, None], j[None, :]) - np.maximum(i[:, None], i[None, :]) + 1, 0, None)
-    length = j - i + 1
-    f1 = 2.0 * overlap / (length[:, None] + length[None, :])
-    best = int(np.argmax(f1 @ w))
-    return int(i[best]), int(j[best])
 
 
 class Reader:
@@ -311,9 +283,8 @@ class Reader:
             if k == 0:
                 out.append(Reading(float(rel[i]), None, 0.0))
                 continue
-            starts, ends = st[i, :k].numpy(), en[i, :k].numpy()
-            _, _, p = best_span(starts, ends)
-            out.append(Reading(float(rel[i]), expected_f1_span(starts, ends), p))
+            a, b, p = best_span(st[i, :k].numpy(), en[i, :k].numpy())
+            out.append(Reading(float(rel[i]), (a, b), p))
         return out
 
 

@@ -22,7 +22,6 @@ from index.answering.reader import (
     Reading,
     best_span,
     build_network,
-    expected_f1_span,
     match_flags,
     save_reader,
     word_terms,
@@ -41,24 +40,6 @@ def test_best_span_respects_order_and_length() -> None:
     assert 0 < p <= 1
     i, j, _ = best_span(np.array([9.0, 0, 0, 0]), np.array([0, 0, 0, 9.0]), max_len=2)
     assert j - i < 2
-
-
-def test_expected_f1_span_is_the_phrase_overlapping_most_of_the_mass() -> None:
-    # Starts 0 / 1 / 2 with probability 0.4 / 0.3 / 0.3, one end (3): the most likely phrase is
-    # 0..3, but 1..3 overlaps the others more (expected F1 0.883 against 0.857).
-    start = np.log(np.array([0.4, 0.3, 0.3, 1e-9]))
-    end = np.log(np.array([1e-9, 1e-9, 1e-9, 1.0]))
-    assert best_span(start, end)[:2] == (0, 3)
-    assert expected_f1_span(start, end) == (1, 3)
-
-
-def test_expected_f1_span_keeps_a_clear_answer_and_the_length_limit() -> None:
-    start = np.array([0.0, 9.0, 0.0, 0.0, 0.0])
-    end = np.array([0.0, 0.0, 9.0, 0.0, 0.0])
-    assert expected_f1_span(start, end) == best_span(start, end)[:2] == (1, 2)
-    i, j = expected_f1_span(np.array([9.0, 0, 0, 0]), np.array([0, 0, 0, 9.0]), max_len=2)
-    assert 0 <= j - i < 2
-    assert expected_f1_span(np.array([1.0]), np.array([1.0])) == (0, 0)
 
 
 def test_word_terms_cover_word_pieces() -> None:
