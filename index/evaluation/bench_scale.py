@@ -62,13 +62,7 @@ def scale(quick: bool, report: Report) -> None:
     gt, exact_t = exact_truth(vecs, queries)
     gc.collect()
     progress(f"scale: {n_queries} single-query searches")
-    lat: list[float] = []
-    found = np.empty((n_queries, 10), np.int64)
-    for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        _, got = vi.search(q, 10)
-        lat.append(time.perf_counter() - t0)
-        found[i] = got[0]
+    lat, found = single_searches(vi, queries)
     recall = _recall(found, gt)
     med = median_ms(lat)
     r = report
@@ -158,13 +152,7 @@ def real(quick: bool, report: Report) -> None:
     )
     build_s = time.perf_counter() - t
     gt, exact_t = exact_truth(vecs, queries)
-    lat: list[float] = []
-    found = np.empty((len(queries), 10), np.int64)
-    for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        _, got = vi.search(q, 10)
-        lat.append(time.perf_counter() - t0)
-        found[i] = got[0]
+    lat, found = single_searches(vi, queries)
     recall = _recall(found, gt)
     med = median_ms(lat)
     r.row("real", f"index kind ({n:,} real MiniLM vectors)", vi.kind, "flat (exact)")
@@ -298,6 +286,18 @@ def passage_matrix(vi: Any) -> np.ndarray:
         return np.asarray(ivf.reconstruct_n(0, n), np.float32)
     finally:
         ivf.make_direct_map(False)
+
+
+def single_searches(vi: Any, queries: np.ndarray, k: int = 10) -> tuple[list[float], np.ndarray]:
+    """One search per query: each one's latency (seconds) and the ids found."""
+    lat: list[float] = []
+    found = np.empty((len(queries), k), np.int64)
+    for i, q in enumerate(queries):
+        t0 = time.perf_counter()
+        _, got = vi.search(q, k)
+        lat.append(time.perf_counter() - t0)
+        found[i] = got[0]
+    return lat, found
 
 
 def _recall(found: np.ndarray, gt: np.ndarray) -> float:
