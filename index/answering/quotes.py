@@ -60,9 +60,27 @@ class Quotes:
 
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     """`text[start:end]` widened so that it neither starts nor ends inside a word: the reader marks
-    word pieces, and a phrase cut at one ("**Ecuador**ian", "two-**third**s") is not a phrase."""
-    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+    word pieces, and a phrase cut at one ("**Ecuador**ian", "two-**third**s") is not a phrase. A word
+    here is letters and digits, also joined by a hyphen, an apostrophe, a point, a slash or a colon
+    between two of them ("two-thirds", "King's", "3.5", "19:30")."""
+
+    def inside(i: int) -> bool:  # is there a word boundary at i, or are we in the middle of one?
+        if i <= 0 or i >= len(text):
+            return False
+        a, b = text[i - 1], text[i]
+        if a.isalnum() and b.isalnum():
+            return True
+        if b in _JOINERS and a.isalnum():
+            return i + 1 < len(text) and text[i + 1].isalnum()
+        if a in _JOINERS and b.isalnum():
+            return i - 2 >= 0 and text[i - 2].isalnum()
+        return False
+
+    while inside(start):
         start -= 1
-    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+    while inside(end):
         end += 1
     return start, end
+
+
+_JOINERS = frozenset("-'’./:")

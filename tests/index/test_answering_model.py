@@ -291,7 +291,11 @@ def test_a_cache_without_room_keeps_nothing(capacity: int) -> None:
     ("text", "piece", "phrase"),
     [
         ("acres of Ecuadorian rainforest", "Ecuador", "Ecuadorian"),
-        ("killed two-thirds of them", "third", "thirds"),
+        ("killed two-thirds of them", "third", "two-thirds"),
+        ("at 19:30 sharp", "30", "19:30"),
+        ("a 3.5% rise", "3", "3.5"),
+        ("the U.S. army", "U", "U.S"),
+        ("well - known", "well", "well"),
         (
             "The time and space hierarchy theorems form",
             "time and space hierarchy theorem",
