@@ -80,6 +80,44 @@ def user_payload(user_id: int, *, bot: bool = False, name: str | None = None) ->
     }
 
 
+def message_payload(
+    content: str,
+    channel_id: int = CHANNEL_A,
+    *,
+    author: int = MEMBER,
+    guild_id: int | None = GUILD_A,
+    bot: bool = False,
+    mentions: list[int] | None = None,
+    message_id: int | None = None,
+) -> dict[str, Any]:
+    """A MESSAGE_CREATE payload as the gateway sends it. `mentions`: the users it mentions (default:
+    the bot when the content mentions it); `guild_id=None`: a direct message."""
+    if mentions is None:
+        mentions = [BOT_USER_ID] if f"<@{BOT_USER_ID}>" in content else []
+    msg: dict[str, Any] = {
+        "id": str(message_id or snowflake()),
+        "channel_id": str(channel_id),
+        "author": user_payload(author, bot=bot),
+        "content": content,
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [user_payload(m, bot=m == BOT_USER_ID) for m in mentions],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+        "flags": 0,
+        "components": [],
+    }
+    if guild_id is not None:
+        msg["guild_id"] = str(guild_id)
+        msg["member"] = {"roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False}
+    return msg
+
+
 @dataclass
 class Call:
     """One request the bot made: method, path (no /api/v10 prefix), JSON body, query params."""

@@ -21,9 +21,9 @@ from tests.bot.conftest import (
     Recorder,
     custom_ids,
     make_settings,
+    message_payload,
     running_bot,
     snowflake,
-    user_payload,
 )
 from tests.conftest import sample_docs
 
@@ -39,28 +39,7 @@ def user_message(
     bot: bool = False,
     mentions: list[int] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
-    msg: dict[str, Any] = {
-        "id": str(snowflake()),
-        "channel_id": str(CHANNEL_A),
-        "author": user_payload(author, bot=bot),
-        "content": content,
-        "timestamp": "2025-01-01T00:00:00+00:00",
-        "edited_timestamp": None,
-        "tts": False,
-        "mention_everyone": False,
-        "mentions": [user_payload(m, bot=m == BOT_USER_ID) for m in mentions],
-        "mention_roles": [],
-        "attachments": [],
-        "embeds": [],
-        "pinned": False,
-        "type": 0,
-        "flags": 0,
-        "components": [],
-    }
-    if guild_id is not None:
-        msg["guild_id"] = str(guild_id)
-        msg["member"] = {"roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False}
-    return msg
+    return message_payload(content, author=author, guild_id=guild_id, bot=bot, mentions=list(mentions))
 
 
 async def test_commands_synced_to_the_dev_guild(harness: Harness) -> None:

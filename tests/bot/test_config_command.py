@@ -30,9 +30,9 @@ from tests.bot.conftest import (
     Harness,
     Recorder,
     make_settings,
+    message_payload,
     running_bot,
     snowflake,
-    user_payload,
 )
 from tests.conftest import sample_docs
 
@@ -110,26 +110,7 @@ async def ask_in(h: Harness, channel: dict[str, Any], question: str, **who: Any)
 def message(
     content: str, channel_id: int, *, author: int = MEMBER, message_id: int | None = None
 ) -> dict[str, Any]:
-    return {
-        "id": str(message_id or snowflake()),
-        "channel_id": str(channel_id),
-        "guild_id": str(GUILD_A),
-        "author": user_payload(author),
-        "member": {"roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False},
-        "content": content,
-        "timestamp": "2025-01-01T00:00:00+00:00",
-        "edited_timestamp": None,
-        "tts": False,
-        "mention_everyone": False,
-        "mentions": [user_payload(BOT_USER_ID, bot=True)] if f"<@{BOT_USER_ID}>" in content else [],
-        "mention_roles": [],
-        "attachments": [],
-        "embeds": [],
-        "pinned": False,
-        "type": 0,
-        "flags": 0,
-        "components": [],
-    }
+    return message_payload(content, channel_id, author=author, message_id=message_id)
 
 
 async def post(h: Harness, msg: dict[str, Any]) -> list[Call]:

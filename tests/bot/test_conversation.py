@@ -20,15 +20,14 @@ from tests.bot.conftest import (
     BOT_USER_ID,
     CHANNEL_A,
     GUILD_A,
-    MEMBER,
     Harness,
     Recorder,
     assert_clean,
     custom_ids,
+    message_payload,
     running_bot,
     snowflake,
     thread_payload,
-    user_payload,
 )
 from tests.conftest import EXAMPLE_ARTICLE, sample_docs
 
@@ -49,26 +48,7 @@ def in_channel(payload: dict[str, Any], channel: dict[str, Any]) -> dict[str, An
 
 
 def mention(content: str, channel_id: int) -> dict[str, Any]:
-    return {
-        "id": str(snowflake()),
-        "channel_id": str(channel_id),
-        "guild_id": str(GUILD_A),
-        "author": user_payload(MEMBER),
-        "member": {"roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False},
-        "content": f"<@{BOT_USER_ID}> {content}",
-        "timestamp": "2025-01-01T00:00:00+00:00",
-        "edited_timestamp": None,
-        "tts": False,
-        "mention_everyone": False,
-        "mentions": [user_payload(BOT_USER_ID, bot=True)],
-        "mention_roles": [],
-        "attachments": [],
-        "embeds": [],
-        "pinned": False,
-        "type": 0,
-        "flags": 0,
-        "components": [],
-    }
+    return message_payload(f"<@{BOT_USER_ID}> {content}", channel_id)
 
 
 # -- what an answer and a decline show (fake embedder) ----------------------------------------------
