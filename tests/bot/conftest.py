@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -655,3 +655,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def offline_run(embedder: Callable[[], Embedder]) -> Recorder:
+    """For a script that drives `quotebot run` in a subprocess: the bot's Library gets `embedder()`
+    instead of the real model, and Discord's HTTP API is answered by the returned Recorder."""
+    import bot.cli.run as run
+
+    class OfflineLibrary(Library):
+        def __init__(self, settings: Any) -> None:
+            super().__init__(settings, embedder=embedder())
+
+    run.Library = OfflineLibrary  # type: ignore[misc]
+    rec = Recorder()
+
+    async def request(self: Any, route: Any, **kwargs: Any) -> Any:
+        return rec.record(route.method, route.url, kwargs.get("json"), kwargs.get("params"))
+
+    discord.http.HTTPClient.request = request  # type: ignore[method-assign]
+    return rec

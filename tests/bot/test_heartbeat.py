@@ -40,24 +40,12 @@ SCRIPT = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     import discord
-    import bot.cli.run as run
     import bot.client as client
     from bot.cli import main
     from index.embedding import FakeEmbedder
-    from index.library import Library
-    from tests.bot.conftest import Recorder
+    from tests.bot.conftest import offline_run
 
-    class FakeLibrary(Library):
-        def __init__(self, settings):
-            super().__init__(settings, embedder=FakeEmbedder())
-
-    run.Library = FakeLibrary
-    rec = Recorder()
-
-    async def request(self, route, **kwargs):
-        return rec.record(route.method, route.url, kwargs.get("json"), kwargs.get("params"))
-
-    discord.http.HTTPClient.request = request
+    offline_run(FakeEmbedder)
 
     class StubSocket:  # what discord.py reads of a shard's DiscordWebSocket
         shard_id = 0

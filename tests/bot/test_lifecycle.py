@@ -30,14 +30,12 @@ SCRIPT = textwrap.dedent(
     """
     import asyncio, sys, time
     import discord
-    import bot.cli.run as run
     import bot.client as client
     from bot.cli import main
     from bot import lanes
     from index.embedding import FakeEmbedder
-    from index.library import Library
     from index.ingest.sentences import split_sentences  # noqa: F401 (imported as the bot would)
-    from tests.bot.conftest import Recorder
+    from tests.bot.conftest import offline_run
     from tests.conftest import make_doc
 
     class SlowFake(FakeEmbedder):
@@ -45,17 +43,7 @@ SCRIPT = textwrap.dedent(
             time.sleep(0.002 * len(texts))  # a real model's cost, spent in the worker thread
             return super().encode(texts, batch_size=batch_size)
 
-    class FakeLibrary(Library):
-        def __init__(self, settings):
-            super().__init__(settings, embedder=SlowFake())
-
-    run.Library = FakeLibrary
-    rec = Recorder()
-
-    async def request(self, route, **kwargs):
-        return rec.record(route.method, route.url, kwargs.get("json"), kwargs.get("params"))
-
-    discord.http.HTTPClient.request = request
+    offline_run(SlowFake)
 
     async def connect(self, *, reconnect=True):
         text = " ".join(f"Gauge {i} read {i % 13} metres at the weir." for i in range(6000))
