@@ -18,7 +18,7 @@ from pathlib import Path
 from index.errors import StoreError
 from index.storage import migrations
 from index.storage.database import probe
-from index.storage.vectors import VectorIndex
+from index.storage.vectors import VectorIndex, index_file
 
 HEARTBEAT_FILE = "bot-health.json"
 HEARTBEAT_MAX_AGE_S = 90.0
@@ -66,7 +66,7 @@ def check(
         return Health(False, f"unhealthy: database schema at revision {have}, this quotebot needs {head}")
     index_dir = Path(data_dir) / "index"
     for c in collections:
-        path = index_dir / f"{c}.faiss"
+        path = index_file(index_dir, c)
         if path.exists() and VectorIndex.load(path) is None:
             return Health(False, f"unhealthy: index file {path} cannot be read")
     parts = [f"database ok (schema {head}, {len(collections)} collections)", "indexes readable"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from index.settings import LibrarySettings
 from index.storage.store import Store
-from index.storage.vectors import VectorIndex
+from index.storage.vectors import VectorIndex, index_file
 
 
 def doctor(settings: LibrarySettings, store: Store, model_id: str) -> list[str]:
@@ -14,7 +14,7 @@ def doctor(settings: LibrarySettings, store: Store, model_id: str) -> list[str]:
     if damage:
         return [damage if "damaged" in damage else f"the database file is damaged: {damage}"]
     for c in store.collections():
-        path = settings.index_dir / f"{c}.faiss"
+        path = index_file(settings.index_dir, c)
         passage_ids = {r.id for r in store.passage_rows(c)}
         meta = VectorIndex.read_meta(path)
         index = VectorIndex.load(path)

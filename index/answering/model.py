@@ -269,7 +269,7 @@ class Read:
 
     def unanswerable(self, shelf: Shelf) -> bool:
         """No word of the question occurs in the collection (".", "yo", "k"): nothing to quote."""
-        return not shelf.vocab.lookup(terms(self.question))
+        return shelf.knows_no_word_of(self.question)
 
 
 _DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))

@@ -178,10 +178,8 @@ class Pipeline:
                 out.append(Answer(q, None, 0.0))
             else:
                 inputs, confidence = j
-                if not shelf.vocab.lookup(terms(q)):
-                    confidence = (
-                        0.0  # no word of the question occurs in the collection (as `Read.unanswerable`)
-                    )
+                if shelf.knows_no_word_of(q):
+                    confidence = 0.0  # nothing to quote (as `Read.unanswerable` on the reader path)
                 elif confidence is None:
                     ctx = [sentence_tokens[r] for r in shelf.neighbourhood(rk.best_row)]
                     confidence = self._judge_full(shelf, rk, inputs, question_tokens[i], ctx)

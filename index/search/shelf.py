@@ -203,6 +203,10 @@ class Shelf:
         aid = int(self.article_ids[row])
         return [r for r in (row - 1, row, row + 1) if 0 <= r < self.size and int(self.article_ids[r]) == aid]
 
+    def knows_no_word_of(self, text: str) -> bool:
+        """No term of `text` occurs in the collection (".", "k", "yo yo yo"): nothing to quote."""
+        return not self.vocab.lookup(terms(text))
+
     def sentence_text(self, row: int) -> str:
         return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]
 

@@ -36,7 +36,7 @@ from index.search.shelf import Shelf, ShelfRows, passage_vectors
 from index.settings import LibrarySettings
 from index.storage.database import check_collection
 from index.storage.store import PassageRow, Store, vectors_from_bytes
-from index.storage.vectors import FLAT, VectorIndex
+from index.storage.vectors import FLAT, VectorIndex, index_file
 from index.types import Progress
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Shelves:
             return self._write_locks.setdefault(collection, threading.Lock())
 
     def index_path(self, collection: str) -> Path:
-        return self.settings.index_dir / f"{collection}.faiss"
+        return index_file(self.settings.index_dir, collection)
 
     def _lock_fd(self, collection: str) -> int:
         path = self.settings.index_dir / f"{collection}.lock"

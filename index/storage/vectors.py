@@ -61,6 +61,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def index_file(index_dir: Path, collection: str) -> Path:
+    """Where a collection's index is saved."""
+    return Path(index_dir) / f"{collection}.faiss"
+
+
 def ivf_lists(n: int) -> int:
     """A list count for `n` vectors: about 4 sqrt(n), a power of two, at least 64."""
     return max(64, 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n)))))
