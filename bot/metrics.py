@@ -66,8 +66,7 @@ def ingest_counts(result: object) -> dict[str, int]:
 
 def article_counts(library: Any) -> dict[str, int]:
     """Articles per collection (one grouped COUNT)."""
-    counts: dict[str, int] = library.store.article_counts()
-    return counts
+    return dict(library.store.article_counts())
 
 
 class _Scraped(Collector):
