@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="questions about other articles (not in the collection): each must be declined; repeatable",
     )
     sp.add_argument(
+        "--offtopic-sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ask N questions of each --offtopic file, drawn at random with a fixed seed (default: all)",
+    )
+    sp.add_argument(
         "--odd",
         type=Path,
         default=None,

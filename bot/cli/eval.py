@@ -21,7 +21,14 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from index.evaluation import run as ev
     from index.evaluation.metrics import metrics
 
-    sets = ev.read_sets(args.questions, args.offtopic, args.odd, no_odd=args.no_odd, limit=args.limit)
+    sets = ev.read_sets(
+        args.questions,
+        args.offtopic,
+        args.odd,
+        no_odd=args.no_odd,
+        limit=args.limit,
+        offtopic_sample=args.offtopic_sample,
+    )
     run = ev.answer_sets(settings.library_settings(), args.articles, sets, reuse=args.reuse)
     scores = ev.score(run)
     if args.out:

@@ -10,6 +10,7 @@ lines of `--out` and `--details`; `result` is the RESULT line's figures.
 from __future__ import annotations
 
 import math
+import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -60,18 +61,28 @@ def read_sets(
     *,
     no_odd: bool = False,
     limit: int = 0,
+    offtopic_sample: int = 0,
 ) -> QuestionSets:
     """The question sets from their files (`odd_path` None: the shipped odd-input suite); `limit`: the
-    first N questions of each file."""
+    first N questions of each file; `offtopic_sample`: N questions of each off-topic file, drawn
+    at random with a fixed seed (the same N for the same file on every run)."""
     questions = read_jsonl(questions_path)
     for n, q in enumerate(questions, 1):
         if not {"qid", "question"} <= q.keys():
             raise InputError(f"{questions_path}:{n}: needs qid and question.")
-    offtopic = [q for path in offtopic_paths for q in read_jsonl(path)]
+    offtopic = [q for path in offtopic_paths for q in _sample(read_jsonl(path), offtopic_sample)]
     odd = [] if no_odd else read_jsonl(odd_path or ODD_INPUTS)
     if limit:
         questions, offtopic = questions[:limit], offtopic[:limit]
     return QuestionSets(questions, offtopic, odd)
+
+
+def _sample(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """`n` of `rows` in their file order, drawn with a fixed seed; all of them when n is 0 or more."""
+    if n <= 0 or n >= len(rows):
+        return rows
+    keep = sorted(random.Random(0).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
 
 
 @dataclass
