@@ -21,7 +21,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,7 @@ class Encoded:
     gold_tokens: list[list[tuple[int, int]]]
     idf: dict[str, float]
     rarity: dict[str, float]
+    near_of: dict[int, int] = field(default_factory=dict)  # changed question -> its original's gold row
 
     def rare(self, term: str) -> float:
         return self.rarity.get(term, 1.0)
@@ -192,9 +193,52 @@ def examples(e: Encoded, k: int, negatives: int, rng: random.Random) -> list[Exa
             negs.append(other)
         if gold:
             out.append(Example(k, i, [gold[0], *negs], [1] + [0] * len(negs), e.gold_tokens[i][0]))
+        elif i in e.near_of:  # a changed question: the sentence that answered the original first
+            rows_ = [e.near_of[i], *[r for r in negs if r != e.near_of[i]]]
+            out.append(Example(k, i, rows_, [0] * len(rows_), None))
         else:
             out.append(Example(k, i, negs, [0] * len(negs), None))
     return out
+
+
+def add_near_misses(e: Encoded, share: float, rng: random.Random) -> dict[str, int]:
+    """Append changed copies of `share` of the answerable questions (scripts/near_misses.py), each
+    without an answer, paired with its original's answering sentence; returns counts by kind."""
+    from near_misses import perturb
+
+    from index.embedding import SentenceTransformerEmbedder
+
+    made: list[tuple[int, str, int]] = []  # (original, changed text, gold row)
+    kinds: dict[str, int] = {}
+    for i in range(len(e.q_text)):
+        if not (e.q_answerable[i] and e.gold_rows[i]) or rng.random() >= share:
+            continue
+        a = int(e.q_article[i])
+        article = " ".join(e.sent_text[int(e.article_first[a]) : int(e.article_first[a + 1])])
+        row = e.gold_rows[i][0]
+        got = perturb(e.q_text[i], e.sent_text[row], article, rng)
+        if got:
+            kinds[got[0]] = kinds.get(got[0], 0) + 1
+            made.append((i, got[1], row))
+    if not made:
+        return kinds
+    enc = SentenceTransformerEmbedder().encode_states([t for _, t, _ in made], max_tokens=QUESTION_TOKENS)
+    base = len(e.q_text)
+    flat = [e.q_states, *[np.asarray(x, np.float16) for x in enc.states]]
+    e.q_ptr = np.concatenate([e.q_ptr, e.q_ptr[-1] + np.cumsum([len(x) for x in enc.states])])
+    e.q_states = np.concatenate(flat)
+    e.q_vec = np.concatenate([e.q_vec, enc.vectors.astype(np.float32)])
+    e.q_article = np.concatenate([e.q_article, [e.q_article[i] for i, _, _ in made]]).astype(np.int32)
+    e.q_answerable = np.concatenate([e.q_answerable, np.zeros(len(made), bool)])
+    for k, ((_, text, row), offs) in enumerate(zip(made, enc.offsets, strict=True)):
+        e.q_text.append(text)
+        e.q_terms.append(word_terms(text, offs))
+        e.q_bag.append(frozenset(terms(text)))
+        e.answers.append([])
+        e.gold_rows.append([])
+        e.gold_tokens.append([])
+        e.near_of[base + k] = row
+    return kinds
 
 
 def batch_tensors(sets: list[Encoded], batch: list[Example]):  # type: ignore[no-untyped-def]
@@ -247,26 +291,37 @@ def loss_of(net, sets: list[Encoded], batch: list[Example]):  # type: ignore[no-
 
 
 def dev_hit_at_1(net, e: Encoded, top: int = 20, limit: int = 1500) -> dict[str, float]:
-    """Collection-wide: candidates = top `top` by the cheap score, best by reader relevance."""
+    """Collection-wide: candidates = top `top` by the cheap score, best by reader relevance. Where
+    the set has unanswerable questions, also how well the best relevance tells the two apart
+    (AUC: the chance that an answerable question's best relevance is above an unanswerable one's)."""
     net.eval()
     base_hits = reader_hits = n = 0
-    idx = [i for i in range(len(e.q_text)) if e.q_answerable[i]][:limit]
+    answerable = [i for i in range(len(e.q_text)) if e.q_answerable[i]][:limit]
+    unanswerable = [i for i in range(len(e.q_text)) if not e.q_answerable[i]][:limit]
     all_rows = np.arange(len(e.sent_text))
+    best_rel: dict[bool, list[float]] = {True: [], False: []}
     with torch.inference_mode():
-        for i in idx:
+        for i in answerable + unanswerable:
             dense = e.sent_vec @ e.q_vec[i]
             pre = np.argpartition(-dense, min(200, len(dense) - 1))[:200]
             sc = cheap_scores(e, i, all_rows[pre])
             cand = pre[np.argsort(-sc)[:top]]
-            base_hits += hits(e.sent_text[int(cand[0])], e.answers[i])
             ex = Example(0, i, cand.tolist(), [0] * len(cand), None)
             q, qf, qm, s, sf, sm, pair, (qi, si) = batch_tensors([e], [ex])
             rel, _, _ = net(q, qf, qm, s, sf, sm, pair, qi, si)
+            best_rel[bool(e.q_answerable[i])].append(float(rel.max()))
+            if not e.q_answerable[i]:
+                continue
+            base_hits += hits(e.sent_text[int(cand[0])], e.answers[i])
             best = int(cand[int(rel.argmax())])
             reader_hits += hits(e.sent_text[best], e.answers[i])
             n += 1
     net.train()
-    return {"baseline_hit@1": base_hits / max(n, 1), "reader_hit@1": reader_hits / max(n, 1), "n": n}
+    out = {"baseline_hit@1": base_hits / max(n, 1), "reader_hit@1": reader_hits / max(n, 1), "n": n}
+    if best_rel[False]:
+        pos, neg = np.array(best_rel[True]), np.array(best_rel[False])
+        out["answerable_vs_unanswerable_auc"] = float((pos[:, None] > neg[None, :]).mean())
+    return out
 
 
 def bucketed(exs: list[Example], sets: list[Encoded], batch: int) -> list[Example]:
@@ -301,6 +356,13 @@ def main() -> None:
     ap.add_argument("--rarity", action="store_true", help="give the reader each token's word rarity")
     ap.add_argument("--init", type=Path, default=None, help="start from this reader file (same shape)")
     ap.add_argument("--dev-every", type=int, default=400, help="steps between dev checks")
+    ap.add_argument(
+        "--near-misses",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="add a changed, unanswerable copy of this share of the questions (scripts/near_misses.py)",
+    )
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -310,6 +372,9 @@ def main() -> None:
     sets = [load(p) for p in a.caches]
     devs = [load(p) for p in a.dev]
     print(f"loaded {len(sets)} sets in {time.time() - t0:.0f}s", flush=True)
+    if a.near_misses > 0:
+        for e in sets:
+            print(f"{e.name}: near misses {add_near_misses(e, a.near_misses, rng)}", flush=True)
     exs = [x for k, e in enumerate(sets) for x in examples(e, k, a.negatives, rng)]
     rng.shuffle(exs)
     if a.max_questions:

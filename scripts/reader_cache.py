@@ -2,7 +2,9 @@
 their vectors and token states, the questions' vectors and token states, gold sentence and token
 labels. The result is an .npz cache outside the repository (it holds the data's text as vectors).
 
-    python scripts/reader_cache.py SOURCE OUT.npz [--every N] [--limit-articles N] [--seed S]
+    python scripts/reader_cache.py SOURCE OUT.npz [--start K] [--every N] [--skip M] [--limit-articles N]
+
+Articles taken: articles[K::N], less the first M of those, at most --limit-articles.
 
 SOURCE: a folder with articles.jsonl + questions.jsonl, or an official SQuAD .json file.
 """
@@ -32,9 +34,12 @@ def _ragged(arrays: list[np.ndarray], width: int, dtype: type) -> tuple[np.ndarr
     return flat.astype(dtype), ptr
 
 
-def build(source: Path, out: Path, every: int, limit: int | None, batch: int) -> None:
+def build(
+    source: Path, out: Path, every: int, limit: int | None, batch: int, start: int = 0, skip: int = 0
+) -> None:
     qa = read_qa(source)
-    arts = qa.articles[::every][:limit] if limit else qa.articles[::every]
+    arts = qa.articles[start::every][skip:]
+    arts = arts[:limit] if limit else arts
     keep = {a.id for a in arts}
     idx = {a.id: i for i, a in enumerate(arts)}
     sent_art, sent_start, sent_end, texts = [], [], [], []
@@ -125,11 +130,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", type=Path)
     ap.add_argument("out", type=Path)
+    ap.add_argument("--start", type=int, default=0, help="the first article taken")
     ap.add_argument("--every", type=int, default=1, help="take every N-th article")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first M of the articles taken")
     ap.add_argument("--limit-articles", type=int, default=None)
     ap.add_argument("--batch", type=int, default=128)
     a = ap.parse_args()
-    build(a.source, a.out, a.every, a.limit_articles, a.batch)
+    build(a.source, a.out, a.every, a.limit_articles, a.batch, a.start, a.skip)
 
 
 if __name__ == "__main__":

@@ -58,10 +58,13 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
         "1",
         "--max-questions",
         "96",
+        "--near-misses",
+        "0.5",
         "--out",
         str(reader_file),
     )
     assert "wrote" in out
+    assert "near misses {" in out and "near misses {}" not in out  # changed questions were made
     reader = Reader(reader_file)
     assert reader.model_id == "all-MiniLM-L6-v2" and reader.info["questions"] == 96
     assert reader_file.stat().st_size < 25_000_000
@@ -70,7 +73,7 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     shutil.copytree(ROOT / "index", pkg / "index", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "scripts", pkg / "scripts")
-    shutil.copy(reader_file, pkg / "index" / "reader.pt")
+    shutil.copy(reader_file, pkg / "index" / "answering" / "reader.pt")
     done = subprocess.run(
         [
             sys.executable,
@@ -95,6 +98,7 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
     model = AnswerModel.load(model_file)
     info = model.info
     assert info["fitted_on"]["answerable"] == 150  # type: ignore[index]
+    assert info["reader"]["questions"] == reader.info["questions"]  # type: ignore[index]  # the new reader
     assert 0.0 < float(info["shortlist_recall"]) <= 1.0  # type: ignore[arg-type]
     assert model.ranker is not None and np.isfinite(model.ranker).all()
     x = np.zeros(len(JUDGE_INPUTS), np.float32)

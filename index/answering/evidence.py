@@ -195,6 +195,13 @@ for _pair in _OPPOSITES.split("|"):
     _a, _b = _pair.split()
     _OPPOSITE.setdefault(_a, set()).add(_b)
     _OPPOSITE.setdefault(_b, set()).add(_a)
+
+
+def opposites(word: str) -> frozenset[str]:
+    """The opposites of a lower-case word that the near-miss evidence knows (north: south)."""
+    return frozenset(_OPPOSITE.get(word, ()))
+
+
 _NUMBER_WORDS = frozenset(
     [
         "one",

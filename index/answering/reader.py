@@ -30,7 +30,13 @@ SENTENCE_TOKENS = 64  # word pieces of a sentence the reader sees
 STATE_DIM = 384  # MiniLM-L6's hidden size
 READER_FILE = Path(__file__).with_name("reader.pt")
 READER_MODEL_ID = "all-MiniLM-L6-v2"  # the embedding model whose token states the shipped reader reads
-MAX_SPAN_TOKENS = 24  # the longest answer phrase considered
+MAX_SPAN_TOKENS = 12  # the longest answer phrase considered (word pieces)
+# The answer phrase's length prior: a phrase's probability P(start) P(end) is weighed by
+# exp(-SPAN_LENGTH_PRIOR * (tokens - 1)) when choosing it. start and end are scored apart, so
+# without it a long phrase that merely begins at a likely start and ends at a likely end wins too
+# often. Both values were chosen on a training slice (SQuAD 1.1 train articles the reader was not
+# fitted on): F1 0.611 -> 0.621 there (squad2-dev, not used to choose: 0.637 -> 0.655).
+SPAN_LENGTH_PRIOR = 0.05
 # Pair features a reader built with `extra` takes: cosine(question, sentence) and the idf-weighted
 # share of the question's terms found in the sentence (index.search.candidates's "dense" and "lex").
 PAIR_FEATURES = ("dense", "lex")
@@ -209,15 +215,22 @@ class Reading:
     span_probability: float  # P(start) * P(end) of that phrase
 
 
-def best_span(start: np.ndarray, end: np.ndarray, max_len: int = MAX_SPAN_TOKENS) -> tuple[int, int, float]:
-    """The (i, j) with i <= j < i + max_len maximising P(start=i) P(end=j), and that probability."""
+def best_span(
+    start: np.ndarray, end: np.ndarray, max_len: int = MAX_SPAN_TOKENS, prior: float = SPAN_LENGTH_PRIOR
+) -> tuple[int, int, float]:
+    """The (i, j) with i <= j < i + max_len maximising P(start=i) P(end=j) exp(-prior (j - i)), and
+    that phrase's own probability P(start=i) P(end=j)."""
     ps = np.exp(start - start.max())
     ps /= ps.sum()
     pe = np.exp(end - end.max())
     pe /= pe.sum()
-    joint = np.triu(np.outer(ps, pe)) - np.triu(np.outer(ps, pe), max_len)
-    k = int(joint.argmax())
-    i, j = divmod(k, joint.shape[1])
+    n = len(ps)
+    length = np.arange(n)[None, :] - np.arange(n)[:, None]  # j - i
+    allowed = (length >= 0) & (length < max_len)
+    joint = np.outer(ps, pe)
+    weighed = np.where(allowed, joint * np.exp(-prior * np.maximum(length, 0)), -1.0)
+    k = int(weighed.argmax())
+    i, j = divmod(k, n)
     return i, j, float(joint[i, j])
 
 

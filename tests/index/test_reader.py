@@ -42,6 +42,21 @@ def test_best_span_respects_order_and_length() -> None:
     assert j - i < 2
 
 
+def test_best_span_length_prior_prefers_the_short_phrase_on_a_near_tie() -> None:
+    start = np.array([9.0, 0, 0, 0, 0, 0, 0, 0, 0])
+    end = np.array([0.0, 5.0, 0, 0, 0, 0, 0, 0, 5.1])  # ends at 1 and 8 almost equally likely
+    assert best_span(start, end, prior=0.0)[:2] == (0, 8)
+    i, j, p = best_span(start, end)
+    assert (i, j) == (0, 1)
+    # The probability reported is the chosen phrase's own, not its weighed score.
+    ps = np.exp(start - start.max()) / np.exp(start - start.max()).sum()
+    pe = np.exp(end - end.max()) / np.exp(end - end.max()).sum()
+    assert abs(p - ps[0] * pe[1]) < 1e-9
+    # A clear long answer still wins over a weak short one.
+    end = np.array([0.0, 1.0, 0, 0, 0, 0, 0, 0, 6.0])
+    assert best_span(start, end)[:2] == (0, 8)
+
+
 def test_word_terms_cover_word_pieces() -> None:
     text = "Spokesman John Kirby said"
     # Word pieces: "spokes", "##man" share a word; offsets as a fast tokenizer gives them.

@@ -1,0 +1,69 @@
+"""The synthetic near-miss questions the reader is fitted with (scripts/near_misses.py)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from near_misses import _negate, _opposite, _swap_entity, _swap_number, perturb
+
+ARTICLE = (
+    "The Normans conquered England in 1066 under William the Conqueror. Later the Normans ruled "
+    "parts of Sicily, and in 1130 the Kingdom of Sicily was founded by Roger II. The first king was "
+    "crowned in Palermo. Many castles were built in the north."
+)
+SENTENCE = "The Normans conquered England in 1066 under William the Conqueror."
+
+
+def test_entity_swap_takes_another_name_of_the_article() -> None:
+    out = _swap_entity("When did the Normans conquer England?", SENTENCE, ARTICLE, random.Random(0))
+    assert out is not None and out != "When did the Normans conquer England?"
+    swapped = {"Sicily", "Kingdom", "Palermo", "Roger"}
+    assert any(name in out for name in swapped), out
+    # The first word of a sentence is no name: "Later", "Many" are never taken.
+    for seed in range(20):
+        got = _swap_entity("When did the Normans conquer England?", SENTENCE, ARTICLE, random.Random(seed))
+        assert got is not None and "Later" not in got and "Many" not in got
+
+
+def test_number_swap_never_keeps_a_number_of_the_sentence() -> None:
+    for seed in range(10):
+        out = _swap_number("Who led the Normans in 1066?", SENTENCE, ARTICLE, random.Random(seed))
+        assert out is not None and "1066" not in out
+
+
+def test_opposite_and_negation() -> None:
+    got = _opposite(
+        "Who was the first king?", "The first king was crowned in Palermo.", ARTICLE, random.Random(0)
+    )
+    assert got in {"Who was the last king?", "Who was the first queen?"}
+    assert (
+        _opposite("How many castles were built?", "Many castles were built.", ARTICLE, random.Random(0))
+        is None
+    )
+    assert _negate("Who was the first king?", "The first king was crowned.", ARTICLE, random.Random(0)) == (
+        "Who was not the first king?"
+    )
+    # A sentence that negates itself, or a question that already does: no negation.
+    assert _negate("Who was the first king?", "He was not the first king.", ARTICLE, random.Random(0)) is None
+    assert _negate("Who was not crowned?", "The first king was crowned.", ARTICLE, random.Random(0)) is None
+
+
+def test_perturb_changes_the_question_or_gives_none() -> None:
+    rng = random.Random(1)
+    kinds = set()
+    for q in [
+        "When did the Normans conquer England?",
+        "Who led the Normans in 1066?",
+        "Who was the first king?",
+    ]:
+        got = perturb(
+            q, SENTENCE if "Normans" in q else "The first king was crowned in Palermo.", ARTICLE, rng
+        )
+        assert got is not None and got[1] != q
+        kinds.add(got[0])
+    assert kinds <= {"entity", "number", "opposite", "negation"}
+    assert perturb("Why?", "Because.", "Because.", random.Random(0)) is None
