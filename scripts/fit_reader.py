@@ -382,9 +382,11 @@ def main() -> None:
     exs = bucketed(exs, sets, a.batch)
     print(f"{len(exs)} training questions ({sum(x.labels[0] == 0 for x in exs)} without answer)", flush=True)
     net = build_network(extra=2 if a.pair else 0, idf=a.rarity)
+    started_from: dict[str, object] | None = None
     if a.init:
         blob = torch.load(a.init, map_location="cpu", weights_only=False)
         missing = net.load_state_dict({k: v.float() for k, v in blob["state"].items()}, strict=False)
+        started_from = dict(blob.get("info", {}))  # the reader this one continues, with its own card
         print(f"started from {a.init} (new: {missing.missing_keys})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.01)
     steps = int(math.ceil(len(exs) / a.batch) * a.epochs)
@@ -409,7 +411,7 @@ def main() -> None:
             sched.step()
             step += 1
             if step % 100 == 0:
-                print(f"step {step}/{steps} loss {float(loss):.3f} rank {rank:.3f} span {span:.3f} "
+                print(f"step {step}/{steps} loss {float(loss.detach()):.3f} rank {rank:.3f} span {span:.3f} "
                       f"{time.time() - t0:.0f}s", flush=True)  # fmt: skip
             if step % a.dev_every == 0 and devs:
                 log.append(
@@ -435,7 +437,10 @@ def main() -> None:
         "command": "python scripts/fit_reader.py " + " ".join(sys.argv[1:]),
         "minutes": round((time.time() - t0) / 60, 1),
         "dev_reader_only": figures,
+        "near_misses": a.near_misses,
     }
+    if started_from is not None:
+        info["started_from"] = started_from
     save_reader(net, a.out, info)
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB)", flush=True)
 

@@ -268,8 +268,9 @@ class Read:
         )
 
     def unanswerable(self, shelf: Shelf) -> bool:
-        """No word of the question occurs in the collection (".", "yo", "k"): nothing to quote."""
-        return shelf.knows_no_word_of(self.question)
+        """Nothing to quote (Shelf.nothing_to_quote): no word of the question occurs in the
+        collection (".", "yo", "k"), or it is one word over and over ("test test test")."""
+        return shelf.nothing_to_quote(self.question)
 
 
 _DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))

@@ -178,7 +178,7 @@ class Pipeline:
                 out.append(Answer(q, None, 0.0))
             else:
                 inputs, confidence = j
-                if shelf.knows_no_word_of(q):
+                if shelf.nothing_to_quote(q):
                     confidence = 0.0  # nothing to quote (as `Read.unanswerable` on the reader path)
                 elif confidence is None:
                     ctx = [sentence_tokens[r] for r in shelf.neighbourhood(rk.best_row)]

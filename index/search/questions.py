@@ -60,3 +60,16 @@ def question_type(question: str) -> str | None:
         if pat.search(question):
             return name
     return None
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def one_word_repeated(text: str) -> bool:
+    """A message that is one word said over and over ("test test test", "why why why ..."): at
+    least three words, and one of them is 60% or more of all. No question reads like that."""
+    words = [w.casefold() for w in _WORDS.findall(text)]
+    if len(words) < 3:
+        return False
+    top = max(words.count(w) for w in set(words))
+    return top >= 0.6 * len(words)

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from index.search.lexical import BM25, Vocabulary, term_matrix, terms
-from index.search.questions import _CAPITALISED, _DATE, _NUMBER
+from index.search.questions import _CAPITALISED, _DATE, _NUMBER, one_word_repeated
 from index.storage.store import PassageRow
 from index.storage.vectors import VectorIndex
 
@@ -206,6 +206,11 @@ class Shelf:
     def knows_no_word_of(self, text: str) -> bool:
         """No term of `text` occurs in the collection (".", "k", "yo yo yo"): nothing to quote."""
         return not self.vocab.lookup(terms(text))
+
+    def nothing_to_quote(self, text: str) -> bool:
+        """Declined before any model looks: no word of `text` is in the collection, or `text` is one
+        word said over and over ("test test test test")."""
+        return self.knows_no_word_of(text) or one_word_repeated(text)
 
     def sentence_text(self, row: int) -> str:
         return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]

@@ -15,6 +15,7 @@ from index.embedding import FakeEmbedder
 from index.errors import InputError
 from index.library import Library
 from index.search.features import FEATURES
+from index.search.questions import one_word_repeated
 from index.settings import LibrarySettings
 from index.types import Answer, Quote
 from tests.conftest import sample_docs
@@ -267,6 +268,26 @@ def test_a_question_without_a_word_of_the_collection_is_declined_with_confidence
 ) -> None:
     a = lib.pipeline.answer(lib.shelf(C), [chat], cut=(1e-6, 1e-6))[0]
     assert a.quote is None and a.confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    "chat", ["planet planet planet planet", "bread bread bread", "why why why why bread"]
+)
+def test_one_word_over_and_over_is_declined_with_confidence_0(lib: Library, chat: str) -> None:
+    shelf = lib.shelf(C)
+    assert not shelf.knows_no_word_of(chat)  # its words are in the collection; the repetition declines
+    a = lib.pipeline.answer(shelf, [chat], cut=(1e-6, 1e-6))[0]
+    assert a.quote is None and a.confidence == 0.0
+    # The same words asked as a question are answered.
+    b = lib.pipeline.answer(shelf, ["What is the largest planet?"], cut=(1e-6, 1e-6))[0]
+    assert b.quote is not None and b.confidence > 0.0
+
+
+def test_one_word_repeated() -> None:
+    assert one_word_repeated("test test test") and one_word_repeated("Why? why?! WHY why is it")
+    assert not one_word_repeated("test test")  # two words: left to the judge
+    assert not one_word_repeated("New York, New York?")
+    assert not one_word_repeated("Who had the the most wins?")
 
 
 # -- a Pipeline over a hand-made shelf ----------------------------------------------------------------
