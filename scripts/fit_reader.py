@@ -210,13 +210,18 @@ def add_near_misses(e: Encoded, share: float, rng: random.Random) -> dict[str, i
 
     made: list[tuple[int, str, int]] = []  # (original, changed text, gold row)
     kinds: dict[str, int] = {}
+    articles: dict[int, str] = {}  # article -> its sentences joined, made once
+
+    def article(a: int) -> str:
+        if a not in articles:
+            articles[a] = " ".join(e.sent_text[int(e.article_first[a]) : int(e.article_first[a + 1])])
+        return articles[a]
+
     for i in range(len(e.q_text)):
         if not (e.q_answerable[i] and e.gold_rows[i]) or rng.random() >= share:
             continue
-        a = int(e.q_article[i])
-        article = " ".join(e.sent_text[int(e.article_first[a]) : int(e.article_first[a + 1])])
         row = e.gold_rows[i][0]
-        got = perturb(e.q_text[i], e.sent_text[row], article, rng)
+        got = perturb(e.q_text[i], e.sent_text[row], article(int(e.q_article[i])), rng)
         if got:
             kinds[got[0]] = kinds.get(got[0], 0) + 1
             made.append((i, got[1], row))

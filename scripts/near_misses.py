@@ -27,7 +27,7 @@ _NOT_SWAPPED = frozenset(
 )
 _NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
 _AUX = re.compile(r"\b(was|were|is|are|has|have|had|can|could|would|will)\b", re.I)
-KINDS = ("entity", "number", "opposite", "negation")
+SWAPS = ("entity", "number", "opposite")  # tried first, in random order
 
 
 def _swap_entity(question: str, sentence: str, article: str, rng: random.Random) -> str | None:
@@ -97,6 +97,7 @@ def _negate(question: str, sentence: str, article: str, rng: random.Random) -> s
 
 
 _MAKERS = {"entity": _swap_entity, "number": _swap_number, "opposite": _opposite, "negation": _negate}
+KINDS = tuple(_MAKERS)  # every change perturb can make
 
 
 def perturb(question: str, sentence: str, article: str, rng: random.Random) -> tuple[str, str] | None:
@@ -104,7 +105,7 @@ def perturb(question: str, sentence: str, article: str, rng: random.Random) -> t
     applies. A swap (name, number, opposite; in random order) is preferred; failing all three, a
     negation, half of the time (it is the easiest to add, and the reader must not learn that
     "not" alone means no answer)."""
-    kinds = ["entity", "number", "opposite"]
+    kinds = list(SWAPS)
     rng.shuffle(kinds)
     if rng.random() < 0.5:
         kinds.append("negation")

@@ -4,6 +4,7 @@ things in text: used by the ranking features, the shelf's per-sentence facts and
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 _QTYPE_PATTERNS = (
     (
@@ -68,8 +69,6 @@ _WORDS = re.compile(r"\w+")
 def one_word_repeated(text: str) -> bool:
     """A message that is one word said over and over ("test test test", "why why why ..."): at
     least three words, and one of them is 60% or more of all. No question reads like that."""
-    words = [w.casefold() for w in _WORDS.findall(text)]
-    if len(words) < 3:
-        return False
-    top = max(words.count(w) for w in set(words))
-    return top >= 0.6 * len(words)
+    words = Counter(w.casefold() for w in _WORDS.findall(text))
+    n = words.total()
+    return n >= 3 and words.most_common(1)[0][1] >= 0.6 * n
