@@ -50,6 +50,8 @@ JUDGE_INPUTS = (
     "span",  # reader's probability of the answer phrase
     "dense",  # cosine(question, sentence)
     "lex",  # idf-weighted share of question terms in the sentence
+    "lex_para",  # ... in the sentence's paragraph window (Shelf.paragraphs)
+    "dense_para",  # cosine(question, that window)
     "missing_key",  # rarest question term missing from the sentence and its neighbours
     "question_terms",  # content terms in the question, min(n, 12) / 12
     "question_tokens",  # word pieces in the question, min(n, QUESTION_TOKENS) / QUESTION_TOKENS
@@ -107,6 +109,8 @@ def judge_inputs(
     *,
     dense: float,
     lex: float,
+    lex_para: float,
+    dense_para: float,
     missing_key: float,
     question_terms: int,
     question_tokens: int,
@@ -124,6 +128,8 @@ def judge_inputs(
         "span": readings[best].span_probability,
         "dense": _clip(dense, -1, 1),
         "lex": _clip(lex, 0, 1),
+        "lex_para": _clip(lex_para, 0, 1),
+        "dense_para": _clip(dense_para, -1, 1),
         "missing_key": _clip(missing_key, 0, 1),
         "question_terms": min(question_terms, 12) / 12,
         "question_tokens": min(question_tokens, QUESTION_TOKENS) / QUESTION_TOKENS,
@@ -261,6 +267,8 @@ class Read:
             best,
             dense=float(f[_DENSE]),
             lex=float(f[_LEX]),
+            lex_para=float(f[_LEX_PARA]),
+            dense_para=float(f[_DENSE_PARA]),
             missing_key=float(f[_MISSING]),
             question_terms=len(set(terms(self.question))),
             question_tokens=len(self.question_input.states),
@@ -273,4 +281,6 @@ class Read:
         return shelf.nothing_to_quote(self.question)
 
 
-_DENSE, _LEX, _MISSING = (FEATURES.index(k) for k in ("dense", "lex", "missing_key"))
+_DENSE, _LEX, _LEX_PARA, _DENSE_PARA, _MISSING = (
+    FEATURES.index(k) for k in ("dense", "lex", "lex_para", "dense_para", "missing_key")
+)

@@ -25,6 +25,9 @@ FEATURES = (
     "lex",  # idf-weighted share of question terms found in the sentence
     "lex_ctx",  # the same over the sentence and its neighbours
     "lex_rel",  # lex - best lex among candidates
+    "dense_para",  # cosine(question, the sentence's paragraph window: Shelf.paragraphs)
+    "dense_para_rel",  # dense_para - best dense_para among candidates
+    "lex_para",  # idf-weighted share of question terms found in the paragraph window
     "bm25_rel",  # bm25 / best bm25 among candidates
     "title",  # idf-weighted share of question terms in the article title
     "article_dense",  # best dense of any candidate of the same article - best overall
@@ -113,7 +116,18 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     ctx /= np.maximum(np.linalg.norm(ctx, axis=1, keepdims=True), 1e-9)
     dense_ctx = ctx @ qvec
 
+    # The paragraph window of each candidate (at most PARAGRAPH_REACH sentences either side):
+    # `flat` lists every window's rows, window i starting at flat position seg[i].
+    lo, hi = shelf.paragraphs.windows(rows)
+    width = hi - lo + 1
+    seg = np.r_[0, np.cumsum(width)[:-1]]
+    flat = np.repeat(lo - seg, width) + np.arange(int(width.sum()))
+    para = np.add.reduceat(vec[flat], seg, axis=0)
+    para /= np.maximum(np.linalg.norm(para, axis=1, keepdims=True), 1e-9)
+    dense_para = para @ qvec
+
     in_question = np.zeros(n, np.float32)
+    lex_para = np.zeros(n, np.float32)
     if qids:
         # Term counts of the question's terms in the candidates and their neighbours: one small
         # dense block (row slicing a CSR matrix is cheap; column slicing all of it is not).
@@ -126,6 +140,10 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         w = idf[qids]
         lex = here @ w / q_weight
         lex_ctx = around @ w / q_weight
+        para_rows, para_where = np.unique(flat, return_inverse=True)
+        para_block = shelf.counts[para_rows][:, qids].toarray() > 0
+        in_para = np.maximum.reduceat(para_block[para_where], seg, axis=0)
+        lex_para = in_para @ w / q_weight
         missing = np.where(around, 0.0, w[None, :]).max(axis=1) if len(w) else np.zeros(n)
     else:
         lex = np.zeros(n, np.float32)
@@ -155,6 +173,9 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         "lex": lex,
         "lex_ctx": lex_ctx,
         "lex_rel": lex - float(lex.max()),
+        "dense_para": dense_para,
+        "dense_para_rel": dense_para - float(dense_para.max()),
+        "lex_para": lex_para,
         "bm25_rel": bm / max(float(bm.max()), 1e-9),
         "title": [title_share[a] for a in art.tolist()],
         "article_dense": [best_dense_by_article[a] - best_dense for a in art.tolist()],

@@ -153,6 +153,24 @@ STOPWORDS = frozenset(
         "called",
         "many",
         "much",
+        # Words for whoever wrote the text ("What does the author recommend?", "Where does the
+        # poster live?"): a member asks about a post or review in the third person, while the
+        # text says "I"; as terms they would only be question words the text never contains.
+        "author",
+        "authors",
+        "writer",
+        "writers",
+        "poster",
+        "posters",
+        "reviewer",
+        "reviewers",
+        "commenter",
+        "commenters",
+        "narrator",
+        "redditor",
+        "redditors",
+        "blogger",
+        "bloggers",
     ]
 )
 

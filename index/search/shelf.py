@@ -9,6 +9,7 @@ rows an ingest batch just stored).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -65,6 +66,58 @@ class SentenceFacts:
         )
 
 
+# How far a sentence's paragraph reaches for the paragraph features (index.search.features): at
+# most this many sentences of the same paragraph either side, so that a long block of text without
+# blank lines (a pasted transcript) is no one paragraph-sized bag of words.
+PARAGRAPH_REACH = 4
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+
+
+@dataclass(frozen=True)
+class Paragraphs:
+    """For each sentence, how many sentences of its paragraph (text between blank lines) come
+    before and after it, at most PARAGRAPH_REACH: rows r - before[r] .. r + after[r] are its
+    paragraph window. Relative counts, so they survive appending and removing articles."""
+
+    before: np.ndarray  # int64
+    after: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, rows: ShelfRows) -> Paragraphs:
+        n = len(rows.article_ids)
+        before = np.zeros(n, np.int64)
+        after = np.zeros(n, np.int64)
+        if n == 0:
+            return cls(before, after)
+        arts = rows.article_ids
+        cut = np.flatnonzero(arts[1:] != arts[:-1]) + 1
+        for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, n].tolist(), strict=True):
+            text = rows.texts[int(arts[lo])]
+            breaks = np.array([m.start() for m in _PARAGRAPH_BREAK.finditer(text)], np.int64)
+            para = np.searchsorted(breaks, rows.starts[lo:hi], side="right")
+            idx = np.arange(hi - lo)
+            # First and last sentence index of each sentence's paragraph within the article.
+            first = np.r_[0, np.flatnonzero(para[1:] != para[:-1]) + 1]
+            last = np.r_[first[1:] - 1, hi - lo - 1]
+            which = np.searchsorted(first, idx, side="right") - 1
+            before[lo:hi] = np.minimum(idx - first[which], PARAGRAPH_REACH)
+            after[lo:hi] = np.minimum(last[which] - idx, PARAGRAPH_REACH)
+        return cls(before, after)
+
+    def take(self, idx: np.ndarray) -> Paragraphs:
+        """The windows of rows `idx`: whole articles only (a removed article takes its rows along)."""
+        return Paragraphs(self.before[idx], self.after[idx])
+
+    def plus(self, other: Paragraphs) -> Paragraphs:
+        return Paragraphs(
+            np.concatenate([self.before, other.before]), np.concatenate([self.after, other.after])
+        )
+
+    def windows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first row, last row) of each row's paragraph window."""
+        return rows - self.before[rows], rows + self.after[rows]
+
+
 @dataclass
 class Shelf:
     """Everything needed to answer questions on one collection, read-only once built."""
@@ -84,6 +137,7 @@ class Shelf:
     passage_spans: dict[int, tuple[int, int, int]]  # passage id -> (article id, first ordinal, last ordinal)
     refs: dict[int, tuple[str | None, str | None]]
     facts: SentenceFacts
+    paragraphs: Paragraphs
     passages: VectorIndex
     bm25: BM25 = field(init=False)
     article_base: dict[int, int] = field(init=False)
@@ -130,6 +184,7 @@ class Shelf:
             passage_spans=dict(rows.passage_spans),
             refs=dict(rows.refs),
             facts=SentenceFacts.of(texts),
+            paragraphs=Paragraphs.of(rows),
             passages=passages,
         )
 
@@ -161,6 +216,7 @@ class Shelf:
             passage_spans={**self.passage_spans, **rows.passage_spans},
             refs={**self.refs, **rows.refs},
             facts=self.facts.plus(SentenceFacts.of(texts_new)),
+            paragraphs=self.paragraphs.plus(Paragraphs.of(rows)),
             passages=self.passages,
         )
         # Terms of a whole article cost a pass over its text (seconds for a 10 MB article): keep them.
@@ -186,6 +242,7 @@ class Shelf:
             passage_spans={c: v for c, v in self.passage_spans.items() if v[0] not in article_ids},
             refs={a: r for a, r in self.refs.items() if a not in article_ids},
             facts=self.facts.take(idx),
+            paragraphs=self.paragraphs.take(idx),
             passages=self.passages,
         )
         shelf._article_terms.update((a, t) for a, t in self._article_terms.items() if a not in article_ids)

@@ -75,6 +75,8 @@ def judge(**kw: object) -> dict[str, float]:
     args: dict[str, object] = {
         "dense": 0.5,
         "lex": 0.5,
+        "lex_para": 0.75,
+        "dense_para": 0.4,
         "missing_key": 0.0,
         "question_terms": 3,
         "question_tokens": 8,
@@ -100,6 +102,7 @@ def test_judge_inputs_by_name() -> None:
     assert v["softmax"] == pytest.approx(np.exp(2) / (np.exp(2) + np.exp(1) + np.exp(-1)), rel=1e-5)
     assert v["span"] == pytest.approx(0.2)
     assert (v["dense"], v["lex"], v["missing_key"]) == (0.5, 0.5, 0.0)
+    assert (v["lex_para"], v["dense_para"]) == (0.75, pytest.approx(0.4))
     assert v["question_terms"] == pytest.approx(3 / 12)
     assert v["question_tokens"] == pytest.approx(8 / QUESTION_TOKENS)
     assert v["bias"] == 1.0

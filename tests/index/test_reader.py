@@ -27,6 +27,7 @@ from index.answering.reader import (
     word_terms,
 )
 from index.embedding import FakeEmbedder
+from index.search.features import FEATURES
 
 torch = pytest.importorskip("torch")
 
@@ -107,6 +108,8 @@ def test_judge_inputs_are_bounded() -> None:
         0,
         dense=5.0,
         lex=9.0,
+        lex_para=7.0,
+        dense_para=-4.0,
         missing_key=-3.0,
         question_terms=10_000,
         question_tokens=10_000,
@@ -115,6 +118,7 @@ def test_judge_inputs_are_bounded() -> None:
     assert vals["relevance"] == 12 and vals["relevance_margin"] == 12
     assert vals["question_terms"] == 1 and vals["question_tokens"] == 1
     assert vals["dense"] == 1 and vals["lex"] == 1 and vals["missing_key"] == 0
+    assert vals["lex_para"] == 1 and vals["dense_para"] == -1
     c = combine_inputs(readings, np.array([1e9, -1e9], np.float32))
     assert c.shape == (2, len(COMBINE_INPUTS)) and np.abs(c).max() <= 24  # clipped by construction
 
@@ -122,7 +126,7 @@ def test_judge_inputs_are_bounded() -> None:
 def test_answer_model_round_trip(tmp_path: Path) -> None:
     m = AnswerModel.default()
     m.threshold, m.may_threshold, m.shortlist = 0.6, 0.25, 9
-    m.ranker = np.arange(14, dtype=np.float32)
+    m.ranker = np.arange(len(FEATURES), dtype=np.float32)
     m.info = {"fitted_on": "x"}
     path = tmp_path / "answer_model.json"
     m.save(path)
@@ -136,6 +140,8 @@ def test_answer_model_round_trip(tmp_path: Path) -> None:
         0,
         dense=0.5,
         lex=0.5,
+        lex_para=0.5,
+        dense_para=0.5,
         missing_key=0,
         question_terms=3,
         question_tokens=5,

@@ -10,7 +10,16 @@ from index.search.features import FEATURES, columns, featurize, row, type_match
 from index.search.lexical import terms
 from index.search.questions import question_type
 from index.search.shelf import SentenceFacts, Shelf
-from tests.index.test_search_shelf import BREAD, EMB, GARDEN, SPACE, make_shelf
+from tests.index.test_search_shelf import (
+    BREAD,
+    DIM,
+    EMB,
+    GARDEN,
+    SPACE,
+    make_shelf,
+    paragraph_rows,
+    passages_of,
+)
 
 F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -194,3 +203,29 @@ def test_type_match_by_question_type() -> None:
     named = type_match("person", facts, rows, frozenset(terms("Did Ada Lovelace found it?")))
     assert named.tolist() == [0.0, 0.0, 0.0, 0.0]
     assert type_match("number", facts, np.array([1, 1, 0]), frozenset()).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_paragraph_features_see_the_whole_paragraph_and_stop_at_a_blank_line() -> None:
+    rows = paragraph_rows(
+        {
+            1: [
+                ["My boyfriend rides a husky motorbike.", "He bought it in 2010."],
+                ["Winter came early.", "We stored the tent."],
+            ]
+        }
+    )
+    shelf = Shelf.from_rows("test", DIM, rows, passages_of(rows))
+    q = "When did the boyfriend buy the husky motorbike?"
+    f = features(shelf, q)
+    # "He bought it in 2010." shares one word with the question; its paragraph shares them all.
+    assert 0 < f[1, F["lex"]] < f[1, F["lex_para"]] == pytest.approx(1.0)
+    assert f[0, F["lex_para"]] == f[1, F["lex_para"]]
+    # Across the blank line the question's words are absent.
+    assert f[2, F["lex_para"]] == f[3, F["lex_para"]] == 0.0
+    qv = EMB.encode([q])[0]
+    para = shelf.vectors[0] + shelf.vectors[1]
+    assert f[1, F["dense_para"]] == pytest.approx(float(para @ qv) / float(np.linalg.norm(para)), abs=1e-5)
+    assert f[:, F["dense_para_rel"]].max() == 0.0
+    assert f[:, F["dense_para_rel"]].tolist() == pytest.approx(
+        (f[:, F["dense_para"]] - f[:, F["dense_para"]].max()).tolist()
+    )

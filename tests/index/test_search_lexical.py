@@ -31,6 +31,16 @@ def test_terms_drop_stopwords() -> None:
     assert all(terms(w) == [] for w in ("The", "AND", "which", "would"))
 
 
+def test_words_for_whoever_wrote_the_text_are_no_terms() -> None:
+    # A post says "I"; a member asks about "the poster" or "the author": those words would only
+    # be question words that the text never holds.
+    assert terms("What bike does the poster's boyfriend have?") == terms("What bike does the boyfriend have?")
+    assert (
+        terms("What does the author recommend?") == terms("What do the writers recommend?") == ["recommend"]
+    )
+    assert terms("Which reviewer or commenter liked the Redditor's blogger friend?") == terms("liked friend")
+
+
 @pytest.mark.parametrize("forms", [("running", "runs", "run", "ran"), ("covered", "covers", "cover")])
 def test_forms_of_one_word_share_a_term(forms: tuple[str, ...]) -> None:
     assert len({tuple(terms(w)) for w in forms}) == 1

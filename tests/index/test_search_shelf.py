@@ -9,7 +9,7 @@ import numpy as np
 from index.embedding import FakeEmbedder
 from index.search.candidates import candidate_rows
 from index.search.lexical import terms
-from index.search.shelf import SentenceFacts, Shelf, ShelfRows
+from index.search.shelf import PARAGRAPH_REACH, SentenceFacts, Shelf, ShelfRows
 from index.storage.vectors import VectorIndex
 
 DIM = 16
@@ -318,3 +318,68 @@ def test_dense_k_larger_than_the_shelf() -> None:
     shelf = two_articles()
     got = candidates(shelf, "Moon", dense_k=50, lexical_k=50, passage_k=50)
     assert got.tolist() == list(range(shelf.size))
+
+
+# -- paragraphs -------------------------------------------------------------------------------------
+
+
+def paragraph_rows(articles: dict[int, list[list[str]]], first_sentence_id: int = 1) -> ShelfRows:
+    """ShelfRows of articles {id: paragraphs of sentences}: sentences joined by a space inside a
+    paragraph, paragraphs by a blank line (with stray spaces on it, as pasted text has)."""
+    flat = {aid: (f"Article {aid}", [s for p in paras for s in p]) for aid, paras in articles.items()}
+    rows = shelf_rows(flat, first_sentence_id)
+    starts = []
+    for aid, paras in sorted(articles.items()):
+        text = ""
+        for k, p in enumerate(paras):
+            if k:
+                text += "\n \n"
+            for j, s in enumerate(p):
+                if j:
+                    text += " "
+                starts.append(len(text))
+                text += s
+        rows.texts[aid] = text
+    rows.starts = np.asarray(starts, np.int64)
+    rows.ends = rows.starts + np.asarray([len(s) for a in sorted(flat) for s in flat[a][1]], np.int64)
+    return rows
+
+
+def test_paragraph_windows_stop_at_blank_lines_and_article_ends() -> None:
+    rows = paragraph_rows({1: [["A1.", "A2.", "A3."], ["B1.", "B2."]], 2: [["C1.", "C2."]]})
+    shelf = Shelf.from_rows("test", DIM, rows, passages_of(rows))
+    assert [shelf.sentence_text(r) for r in range(shelf.size)] == [
+        "A1.",
+        "A2.",
+        "A3.",
+        "B1.",
+        "B2.",
+        "C1.",
+        "C2.",
+    ]
+    lo, hi = shelf.paragraphs.windows(np.arange(shelf.size))
+    assert lo.tolist() == [0, 0, 0, 3, 3, 5, 5]
+    assert hi.tolist() == [2, 2, 2, 4, 4, 6, 6]
+
+
+def test_a_long_paragraph_is_a_window_of_its_neighbours() -> None:
+    sents = [f"S{i}." for i in range(12)]
+    rows = paragraph_rows({1: [sents]})
+    shelf = Shelf.from_rows("test", DIM, rows, passages_of(rows))
+    lo, hi = shelf.paragraphs.windows(np.arange(12))
+    reach = PARAGRAPH_REACH
+    assert lo.tolist() == [max(0, r - reach) for r in range(12)]
+    assert hi.tolist() == [min(11, r + reach) for r in range(12)]
+
+
+def test_paragraph_windows_survive_adding_and_removing_articles() -> None:
+    first = paragraph_rows({1: [["A1.", "A2."], ["B1."]]})
+    shelf = Shelf.from_rows("test", DIM, first, passages_of(first))
+    more = paragraph_rows({2: [["C1."], ["D1.", "D2.", "D3."]]}, first_sentence_id=10)
+    grown = shelf.with_rows(more)
+    lo, hi = grown.paragraphs.windows(np.arange(grown.size))
+    assert lo.tolist() == [0, 0, 2, 3, 4, 4, 4] and hi.tolist() == [1, 1, 2, 3, 6, 6, 6]
+    left = grown.without_articles({1})
+    lo, hi = left.paragraphs.windows(np.arange(left.size))
+    assert [left.sentence_text(r) for r in range(left.size)] == ["C1.", "D1.", "D2.", "D3."]
+    assert lo.tolist() == [0, 1, 1, 1] and hi.tolist() == [0, 3, 3, 3]
