@@ -9,6 +9,14 @@ The fit collection holds the 10 SQuAD 2.0 train articles and `--articles` SQuAD 
 articles the reader was not trained on (odd positions; the reader takes even ones). Its questions
 are a community-like mix: answerable ones of those articles, SQuAD 2.0's near-miss unanswerable
 ones, and off-topic ones (questions of other SQuAD 1.1 and QED articles, not in the collection).
+`--near-misses N` adds N synthetic near misses (scripts/near_misses.py: an answerable question of
+the collection, not among those asked, with a name, number or word swapped or a "not" added) to
+SQuAD 2.0's 348: those 348 hold few of some traps (3% are negated, against 16% of SQuAD 2.0's
+unanswerable questions at large), so the judge would not learn them. The near-miss share of the
+mix is split evenly between the real and the synthetic ones. `--keywords N` adds N messages that
+are one or two words of a collection article ("test", "ban", "missile tests"): no question, so
+nothing to quote as an answer (the decline shows the sentences they match as related); they take
+a quarter of the off-topic share.
 Steps: ask everything with the shipped reader (`Library.read`, the code `ask` runs) -> fit the
 ranker (listwise softmax over all candidates; positives contain a gold answer) -> read again ->
 fit the rescoring (listwise over the shortlist) -> fit the judge (logistic regression, weighted
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import tempfile
 import time
@@ -39,7 +48,8 @@ from index.answering.model import (
     combine_inputs,
 )
 from index.evaluation.metrics import hits
-from index.evaluation.trainingdata import QAQuestion, QASet, read_qa
+from index.evaluation.trainingdata import QAArticle, QAQuestion, QASet, read_qa
+from index.ingest.sentences import split_sentences
 from index.library import Library
 from index.search.features import FEATURES
 from index.settings import LibrarySettings
@@ -83,6 +93,47 @@ def logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float) -> np.
     return res.x.astype(np.float32)
 
 
+def synthetic_near_misses(
+    pool: list[QAQuestion], articles: dict[str, QAArticle], n: int, rng: random.Random
+) -> list[QAQuestion]:
+    """Up to `n` changed copies of questions of `pool` (near_misses.perturb) that the sentence which
+    answered the original no longer answers; unanswerable, no answers."""
+    from near_misses import perturb
+
+    out: list[QAQuestion] = []
+    sentences: dict[str, list[tuple[int, int]]] = {}
+    for q in rng.sample(pool, len(pool)):
+        if len(out) >= n:
+            break
+        if not q.spans:
+            continue
+        art = articles[q.article_id]
+        spans = sentences.setdefault(art.id, split_sentences(art.text))
+        start = q.spans[0][0]
+        sentence = next((art.text[a:b] for a, b in spans if a <= start < b), None)
+        got = perturb(q.question, sentence, art.text, rng) if sentence else None
+        if got:
+            out.append(QAQuestion(f"{q.qid}-{got[0]}", q.article_id, got[1], [], False))
+    return out
+
+
+def keyword_messages(articles: list[QAArticle], n: int, rng: random.Random) -> list[QAQuestion]:
+    """`n` messages of one or two consecutive words of an article (words of 3+ letters, lower case
+    half of the time): what a member types to test the bot or to search, not a question."""
+    out: list[QAQuestion] = []
+    words = [re.findall(r"[A-Za-z][A-Za-z'-]{2,}", x.text) for x in articles]
+    while len(out) < n and any(words):
+        k = rng.randrange(len(articles))
+        if len(words[k]) < 2:
+            continue
+        i = rng.randrange(len(words[k]) - 1)
+        text = " ".join(words[k][i : i + rng.choice((1, 2))])
+        out.append(
+            QAQuestion(f"keyword-{len(out)}", "", text.lower() if rng.random() < 0.5 else text, [], False)
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", type=Path, default=Path("../shared/train"))
@@ -94,6 +145,10 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=14, help="SQuAD 1.1 train articles in the collection")
     ap.add_argument("--answerable", type=int, default=3000)
     ap.add_argument("--offtopic", type=int, default=1200)
+    ap.add_argument(
+        "--near-misses", type=int, default=0, metavar="N", help="synthetic near misses added to the mix"
+    )
+    ap.add_argument("--keywords", type=int, default=0, metavar="N", help="one- or two-word messages added")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--may-threshold", type=float, default=0.3)
@@ -118,17 +173,22 @@ def main() -> None:
         q for q in sq1.questions if q.article_id in {x.id for x in chosen}
     ]
     rng.shuffle(answerable)
-    answerable = answerable[: a.answerable]
+    answerable, not_asked = answerable[: a.answerable], answerable[a.answerable :]
     near = [q for q in sq2.questions if not q.answerable]
+    by_id = {x.id: x for x in [*sq2.articles, *chosen]}
+    synthetic = synthetic_near_misses(not_asked, by_id, a.near_misses, rng) if a.near_misses else []
     outside = {x.id for x in odd[a.articles :]}
     off = [q for q in sq1.questions if q.article_id in outside]
     off += [q for q in qed.questions[1::2]]
     rng.shuffle(off)
     off = off[: a.offtopic]
+    keywords = keyword_messages([*sq2.articles, *chosen], a.keywords, rng) if a.keywords else []
     questions: list[tuple[QAQuestion, str]] = (
         [(q, "answerable") for q in answerable]
         + [(q, "near_miss") for q in near]
+        + [(q, "synthetic_near_miss") for q in synthetic]
         + [(q, "off_topic") for q in off]
+        + [(q, "keywords") for q in keywords]
     )
     with tempfile.TemporaryDirectory(prefix="quotebot-fit-") as tmp:
         data = a.data_dir or Path(tmp)
@@ -205,6 +265,10 @@ def main() -> None:
         # 3. The judge.
         xs, ys, ws, kinds = [], [], [], []
         share = {"answerable": 0.6, "off_topic": 0.2, "near_miss": 0.2}
+        if synthetic:
+            share.update(near_miss=0.1, synthetic_near_miss=0.1)
+        if keywords:
+            share.update(off_topic=0.15, keywords=0.05)
         count = {k: sum(1 for _, kk in questions if kk == k) for k in share}
         hit1 = []
         for (q, kind), rd in zip(questions, reads, strict=True):
@@ -240,6 +304,8 @@ def main() -> None:
                 "collection": f"squad2-train-10 (10 articles) + squad1-train odd articles [:{a.articles}]",
                 "answerable": count["answerable"],
                 "near_miss": count["near_miss"],
+                "synthetic_near_miss": count.get("synthetic_near_miss", 0),
+                "keywords": count.get("keywords", 0),
                 "off_topic": count["off_topic"],
                 "mix_weights": share,
             },

@@ -86,6 +86,8 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
             "150",
             "--offtopic",
             "60",
+            "--near-misses",
+            "40",
             "--out",
             str(model_file),
         ],
@@ -98,6 +100,7 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
     model = AnswerModel.load(model_file)
     info = model.info
     assert info["fitted_on"]["answerable"] == 150  # type: ignore[index]
+    assert 0 < info["fitted_on"]["synthetic_near_miss"] <= 40  # type: ignore[index,operator]
     assert info["reader"]["questions"] == reader.info["questions"]  # type: ignore[index]  # the new reader
     assert 0.0 < float(info["shortlist_recall"]) <= 1.0  # type: ignore[arg-type]
     assert model.ranker is not None and np.isfinite(model.ranker).all()

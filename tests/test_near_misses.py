@@ -67,3 +67,31 @@ def test_perturb_changes_the_question_or_gives_none() -> None:
         kinds.add(got[0])
     assert kinds <= {"entity", "number", "opposite", "negation"}
     assert perturb("Why?", "Because.", "Because.", random.Random(0)) is None
+
+
+def test_fit_answer_changes_questions_that_are_not_asked_into_near_misses() -> None:
+    from fit_answer import synthetic_near_misses
+
+    from index.evaluation.trainingdata import QAArticle, QAQuestion
+
+    art = QAArticle("normans", "Normans", ARTICLE)
+
+    def asked(qid: str, question: str, answer: str) -> QAQuestion:
+        start = ARTICLE.index(answer)
+        return QAQuestion(qid, art.id, question, [answer], True, [(start, start + len(answer))])
+
+    pool = [
+        asked("a", "In what year did the Normans conquer England?", "1066"),
+        asked("b", "Who founded the Kingdom of Sicily in 1130?", "Roger II"),
+        asked("c", "Where was the first king crowned?", "Palermo"),
+        QAQuestion("d", art.id, "What is not in the article?", [], False),  # no answer span: skipped
+    ]
+    made = synthetic_near_misses(pool, {art.id: art}, 10, random.Random(0))
+    assert 1 <= len(made) <= 3
+    originals = {q.qid: q.question for q in pool}
+    for q in made:
+        base, kind = q.qid.rsplit("-", 1)
+        assert base in {"a", "b", "c"} and kind in ("entity", "number", "opposite", "negation")
+        assert not q.answerable and q.answers == [] and q.spans == []
+        assert q.question != originals[base] and q.article_id == art.id
+    assert len(synthetic_near_misses(pool, {art.id: art}, 1, random.Random(0))) == 1
