@@ -118,8 +118,9 @@ def synthetic_near_misses(
 
 
 def keyword_messages(articles: list[QAArticle], n: int, rng: random.Random) -> list[QAQuestion]:
-    """`n` messages of one or two consecutive words of an article (words of 3+ letters, lower case
-    half of the time): what a member types to test the bot or to search, not a question."""
+    """`n` messages of one word of an article or two neighbouring ones (among its words of 3+
+    letters), lower case half of the time: what a member types to test the bot or to search, not
+    a question."""
     out: list[QAQuestion] = []
     words = [re.findall(r"[A-Za-z][A-Za-z'-]{2,}", x.text) for x in articles]
     while len(out) < n and any(words):

@@ -88,6 +88,8 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
             "60",
             "--near-misses",
             "40",
+            "--keywords",
+            "20",
             "--out",
             str(model_file),
         ],
@@ -101,6 +103,8 @@ def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
     info = model.info
     assert info["fitted_on"]["answerable"] == 150  # type: ignore[index]
     assert 0 < info["fitted_on"]["synthetic_near_miss"] <= 40  # type: ignore[index,operator]
+    assert info["fitted_on"]["keywords"] == 20  # type: ignore[index]
+    assert "keywords_mean_confidence" in info["fit_figures"]  # type: ignore[operator]
     assert info["reader"]["questions"] == reader.info["questions"]  # type: ignore[index]  # the new reader
     assert 0.0 < float(info["shortlist_recall"]) <= 1.0  # type: ignore[arg-type]
     assert model.ranker is not None and np.isfinite(model.ranker).all()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -95,3 +97,26 @@ def test_fit_answer_changes_questions_that_are_not_asked_into_near_misses() -> N
         assert not q.answerable and q.answers == [] and q.spans == []
         assert q.question != originals[base] and q.article_id == art.id
     assert len(synthetic_near_misses(pool, {art.id: art}, 1, random.Random(0))) == 1
+
+
+def test_fit_answer_keyword_messages_are_one_or_two_words_of_the_articles() -> None:
+    from fit_answer import keyword_messages
+
+    from index.evaluation.trainingdata import QAArticle
+
+    arts = [QAArticle("normans", "Normans", ARTICLE), QAArticle("empty", "Empty", "A b.")]
+    made = keyword_messages(arts, 50, random.Random(1))
+    assert len(made) == 50
+    text_words = ARTICLE.lower().replace(".", " ").replace(",", " ").split()
+    words = set(text_words)
+    long_words = re.findall(r"[a-z][a-z'-]{2,}", ARTICLE.lower())
+    pairs = set(itertools.pairwise(long_words))
+    lengths = set()
+    for q in made:
+        assert not q.answerable and q.answers == [] and q.question
+        said = q.question.lower().split()
+        lengths.add(len(said))
+        assert all(w in words and len(w) >= 3 for w in said), q.question
+        assert len(said) == 1 or tuple(said) in pairs  # neighbours among the text's longer words
+    assert lengths == {1, 2}
+    assert keyword_messages([QAArticle("x", "X", "A b.")], 5, random.Random(0)) == []  # no words: none
