@@ -2,7 +2,7 @@
 real pipeline on training data, and write index/answer_model.json.
 
     python scripts/fit_answer.py [--train ../shared/train] [--squad1 P] [--squad2 P] [--qed P]
-        [--articles 14] [--seed 0]
+        [--articles 14] [--near-misses 700] [--keywords 300] [--seed 0]
         [--threshold T] [--may-threshold T] [--span-from P] [--data-dir DIR] [--out FILE]
 
 The fit collection holds the 10 SQuAD 2.0 train articles and `--articles` SQuAD 1.1 train
@@ -122,13 +122,11 @@ def keyword_messages(articles: list[QAArticle], n: int, rng: random.Random) -> l
     letters), lower case half of the time: what a member types to test the bot or to search, not
     a question."""
     out: list[QAQuestion] = []
-    words = [re.findall(r"[A-Za-z][A-Za-z'-]{2,}", x.text) for x in articles]
-    while len(out) < n and any(words):
-        k = rng.randrange(len(articles))
-        if len(words[k]) < 2:
-            continue
-        i = rng.randrange(len(words[k]) - 1)
-        text = " ".join(words[k][i : i + rng.choice((1, 2))])
+    words = [w for w in (re.findall(r"[A-Za-z][A-Za-z'-]{2,}", x.text) for x in articles) if len(w) >= 2]
+    while words and len(out) < n:
+        ws = rng.choice(words)
+        i = rng.randrange(len(ws) - 1)
+        text = " ".join(ws[i : i + rng.choice((1, 2))])
         out.append(
             QAQuestion(f"keyword-{len(out)}", "", text.lower() if rng.random() < 0.5 else text, [], False)
         )
@@ -147,9 +145,9 @@ def main() -> None:
     ap.add_argument("--answerable", type=int, default=3000)
     ap.add_argument("--offtopic", type=int, default=1200)
     ap.add_argument(
-        "--near-misses", type=int, default=0, metavar="N", help="synthetic near misses added to the mix"
+        "--near-misses", type=int, default=700, metavar="N", help="synthetic near misses added to the mix"
     )
-    ap.add_argument("--keywords", type=int, default=0, metavar="N", help="one- or two-word messages added")
+    ap.add_argument("--keywords", type=int, default=300, metavar="N", help="one- or two-word messages added")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--may-threshold", type=float, default=0.3)

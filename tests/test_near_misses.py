@@ -120,3 +120,4 @@ def test_fit_answer_keyword_messages_are_one_or_two_words_of_the_articles() -> N
         assert len(said) == 1 or tuple(said) in pairs  # neighbours among the text's longer words
     assert lengths == {1, 2}
     assert keyword_messages([QAArticle("x", "X", "A b.")], 5, random.Random(0)) == []  # no words: none
+    assert keyword_messages([QAArticle("x", "X", "Hello.")], 5, random.Random(0)) == []  # one: none
