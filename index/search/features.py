@@ -129,20 +129,19 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     in_question = np.zeros(n, np.float32)
     lex_para = np.zeros(n, np.float32)
     if qids:
-        # Term counts of the question's terms in the candidates and their neighbours: one small
-        # dense block (row slicing a CSR matrix is cheap; column slicing all of it is not).
-        around_rows, where = np.unique(np.concatenate([rows, prev, nxt]), return_inverse=True)
+        # Term counts of the question's terms in the candidates, their neighbours and their
+        # paragraph windows: one small dense block (row slicing a CSR matrix is cheap; column
+        # slicing all of it is not).
+        around_rows, where = np.unique(np.concatenate([rows, prev, nxt, flat]), return_inverse=True)
         block = shelf.counts[around_rows][:, qids].toarray()
         here_counts = block[where[:n]]
         here = here_counts > 0
-        around = here | (block[where[n : 2 * n]] > 0) | (block[where[2 * n :]] > 0)
+        around = here | (block[where[n : 2 * n]] > 0) | (block[where[2 * n : 3 * n]] > 0)
         in_question = here_counts.sum(axis=1).astype(np.float32)
         w = idf[qids]
         lex = here @ w / q_weight
         lex_ctx = around @ w / q_weight
-        para_rows, para_where = np.unique(flat, return_inverse=True)
-        para_block = shelf.counts[para_rows][:, qids].toarray() > 0
-        in_para = np.maximum.reduceat(para_block[para_where], seg, axis=0)
+        in_para = np.maximum.reduceat(block[where[3 * n :]] > 0, seg, axis=0)
         lex_para = in_para @ w / q_weight
         missing = np.where(around, 0.0, w[None, :]).max(axis=1) if len(w) else np.zeros(n)
     else:
