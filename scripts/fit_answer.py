@@ -21,7 +21,8 @@ Steps: ask everything with the shipped reader (`Library.read`, the code `ask` ru
 ranker (listwise softmax over all candidates; positives contain a gold answer) -> read again ->
 fit the rescoring (listwise over the shortlist) -> fit the judge (logistic regression, weighted
 answerable 0.6 / off-topic 0.2 / near-miss 0.2, label: the quote contains a gold answer).
-Thresholds are settings chosen on ../shared/eval with `quotebot eval` and passed in here.
+Thresholds are settings chosen on ../shared/eval with `quotebot eval`; the defaults are the shipped
+choice (0.55 / 0.35, README: Answer quality).
 """
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ def main() -> None:
     )
     ap.add_argument("--keywords", type=int, default=300, metavar="N", help="one- or two-word messages added")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--may-threshold", type=float, default=0.3)
+    ap.add_argument("--threshold", type=float, default=0.55)
+    ap.add_argument("--may-threshold", type=float, default=0.35)
     ap.add_argument("--span-from", type=float, default=0.3)
     ap.add_argument("--shortlist", type=int, default=12)
     ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the ingested collection")

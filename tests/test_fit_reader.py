@@ -1,11 +1,13 @@
-"""The reader pipeline's refit runs end to end on a small slice and writes files that load.
+"""The refit runs end to end on a small slice and writes files that load.
 
-scripts/reader_cache.py -> scripts/fit_reader.py -> scripts/fit_answer.py, on a training-shaped
-folder made from the SQuAD slice (real model; a few minutes)."""
+scripts/refit.sh (reader_cache.py x3 -> fit_reader.py x3 -> fit_answer.py), the recipe that made
+the shipped files, run on a copy of the package with a training-shaped folder made from the SQuAD
+slice (real model; a few minutes)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,12 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "tests" / "data" / "squad-slice"
 
 
-def _run(*args: str) -> str:
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=1200, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    return done.stdout
-
-
 def _train_folder(root: Path) -> Path:
     """shared/train's layout (squad1-train, squad2-train-10, qed-train) from the slice's articles."""
     arts = [json.loads(line) for line in (SLICE / "articles.jsonl").open()]
@@ -34,7 +30,12 @@ def _train_folder(root: Path) -> Path:
     for q in qs:  # the slice has no spans: take each answer's first occurrence
         text = next(a["text"] for a in arts if a["id"] == q["article_id"])
         q["spans"] = [[i, i + len(x)] for x in q["answers"] if (i := text.find(x)) >= 0]
-    parts = {"squad1-train": arts, "squad2-train-10": arts[:1], "qed-train": arts[1:]}
+    # SQuAD 1.1 train gets the slice twice (copies under new ids): refit.sh splits it into even
+    # articles (the reader's first stages), the first odd one (fit_answer's collection) and the
+    # odd ones after it (the reader's last stage).
+    copies = [{**a, "id": a["id"] + "-copy"} for a in arts]
+    qs += [{**q, "qid": q["qid"] + "-copy", "article_id": q["article_id"] + "-copy"} for q in qs]
+    parts = {"squad1-train": arts + copies, "squad2-train-10": arts[:1], "qed-train": arts[1:]}
     for name, chosen in parts.items():
         d = root / name
         d.mkdir(parents=True)
@@ -46,60 +47,64 @@ def _train_folder(root: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_refit_on_a_slice_writes_files_that_load(tmp_path: Path) -> None:
+def test_refit_script_runs_the_whole_recipe_and_writes_files_that_load(tmp_path: Path) -> None:
     train = _train_folder(tmp_path / "train")
-    cache = tmp_path / "cache.npz"
-    _run("scripts/reader_cache.py", str(train / "squad1-train"), str(cache))
-    reader_file = tmp_path / "reader.pt"
-    out = _run(
-        "scripts/fit_reader.py",
-        str(cache),
-        "--epochs",
-        "1",
-        "--max-questions",
-        "96",
-        "--near-misses",
-        "0.5",
-        "--out",
-        str(reader_file),
-    )
-    assert "wrote" in out
-    assert "near misses {" in out and "near misses {}" not in out  # changed questions were made
-    reader = Reader(reader_file)
-    assert reader.model_id == "all-MiniLM-L6-v2" and reader.info["questions"] == 96
-    assert reader_file.stat().st_size < 25_000_000
-    # fit_answer reads the shipped reader: point it at the new one through a copy of the package.
-    model_file = tmp_path / "answer_model.json"
+    # refit.sh writes into its own package: run a copy, so the shipped files stay as they are.
     pkg = tmp_path / "pkg"
     shutil.copytree(ROOT / "index", pkg / "index", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "scripts", pkg / "scripts")
-    shutil.copy(reader_file, pkg / "index" / "answering" / "reader.pt")
+    (pkg / "index" / "answering" / "reader.pt").unlink()
+    work = tmp_path / "work"
+    env = {
+        **os.environ,
+        "TRAIN": str(train),
+        "WORK": str(work),
+        "FIT_ARTICLES": "1",
+        "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    fit_args = ["--answerable", "150", "--offtopic", "60", "--near-misses", "40", "--keywords", "20"]
     done = subprocess.run(
-        [
-            sys.executable,
-            str(pkg / "scripts" / "fit_answer.py"),
-            "--train",
-            str(train),
-            "--articles",
-            "2",
-            "--answerable",
-            "150",
-            "--offtopic",
-            "60",
-            "--near-misses",
-            "40",
-            "--keywords",
-            "20",
-            "--out",
-            str(model_file),
-        ],
+        ["bash", str(pkg / "scripts" / "refit.sh"), *fit_args],
         capture_output=True,
         text=True,
-        timeout=1200,
-        cwd=pkg,
+        timeout=1800,
+        cwd=tmp_path,
+        env=env,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    model = AnswerModel.load(model_file)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "near misses {" in out and "near misses {}" not in out  # the last stage made changed questions
+    assert "== refit done in" in out
+    steps = dict(line.split() for line in (work / "times.txt").read_text().splitlines())
+    names = ["cache-even", "cache-qed", "cache-odd", "reader-1", "reader-2", "reader-3", "answer-model"]
+    assert list(steps) == [*names, "total"]
+    assert int(steps["total"]) >= sum(int(v) for k, v in steps.items() if k != "total")
+
+    reader_file = pkg / "index" / "answering" / "reader.pt"
+    reader = Reader(reader_file)
+    assert reader.model_id == "all-MiniLM-L6-v2"
+    assert reader_file.stat().st_size < 25_000_000
+    # Three stages, each continuing the one before, recorded in the model card.
+    cards = [reader.info]
+    while "started_from" in cards[-1]:
+        cards.append(cards[-1]["started_from"])  # type: ignore[arg-type]
+    assert len(cards) == 3
+    assert "sq1odd.npz" in str(cards[0]["command"]) and "--near-misses 0.35" in str(cards[0]["command"])
+    assert "--init" not in str(cards[2]["command"])
+    assert all(int(c["steps"]) > 0 for c in cards)  # type: ignore[call-overload]
+    # Each card says what its stage read: the odd copies after fit_answer's first one for the last
+    # stage (with synthetic near misses), the even articles and QED before.
+    last = cards[0]["training_data"]
+    assert [(d["cache"], d["articles"]) for d in last] == [("sq1odd", 2)]  # type: ignore[index]
+    assert last[0]["synthetic_near_misses"] > 0  # type: ignore[index]
+    first = cards[2]["training_data"]
+    assert [(d["cache"], d["articles"], d["synthetic_near_misses"]) for d in first] == [  # type: ignore[index]
+        ("sq1", 3, 0),
+        ("qed", 1, 0),
+    ]
+
+    model = AnswerModel.load(pkg / "index" / "answering" / "answer_model.json")
     info = model.info
     assert info["fitted_on"]["answerable"] == 150  # type: ignore[index]
     assert 0 < info["fitted_on"]["synthetic_near_miss"] <= 40  # type: ignore[index,operator]
