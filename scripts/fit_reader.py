@@ -332,9 +332,10 @@ def dev_hit_at_1(net, e: Encoded, top: int = 20, limit: int = 1500) -> dict[str,
     return out
 
 
-def describe(e: Encoded, questions: int) -> dict[str, object]:
+def describe(e: Encoded) -> dict[str, object]:
     """What one cache holds, for the model card: its source and how many articles, sentences and
-    questions (and synthetic near misses added here) it gave."""
+    questions (and synthetic near misses added here, appended after them) it gave."""
+    questions = len(e.q_text) - len(e.near_of)
     return {
         "cache": e.name,
         "source": e.source,
@@ -342,7 +343,7 @@ def describe(e: Encoded, questions: int) -> dict[str, object]:
         "sentences": len(e.sent_text),
         "questions": questions,
         "unanswerable": int((~e.q_answerable[:questions]).sum()),
-        "synthetic_near_misses": len(e.q_text) - questions,
+        "synthetic_near_misses": len(e.near_of),
     }
 
 
@@ -395,7 +396,6 @@ def main() -> None:
     sets = [load(p) for p in a.caches]
     devs = [load(p) for p in a.dev]
     print(f"loaded {len(sets)} sets in {time.time() - t0:.0f}s", flush=True)
-    sizes = [len(e.q_text) for e in sets]  # before near misses are added
     if a.near_misses > 0:
         for e in sets:
             print(f"{e.name}: near misses {add_near_misses(e, a.near_misses, rng)}", flush=True)
@@ -455,7 +455,7 @@ def main() -> None:
     print(figures, flush=True)
     info = {
         "fitted_on": [str(p) for p in a.caches],
-        "training_data": [describe(e, sizes[k]) for k, e in enumerate(sets)],
+        "training_data": [describe(e) for e in sets],
         "questions": len(exs),
         "steps": step,
         "seed": a.seed,

@@ -14,7 +14,7 @@
 # step by step (README, Answer quality, Refit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -n "${VIRTUAL_ENV:-}" ] || { [ -f .venv/bin/activate ] && . .venv/bin/activate; }
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
 TRAIN=${TRAIN:-../shared/train}
 WORK=${WORK:-/tmp/quotebot-refit}
 FIT_ARTICLES=${FIT_ARTICLES:-14}
