@@ -9,7 +9,7 @@ echo
 echo '$ quotebot ask "How many missiles did North Korea fire?"      # a quote, the answer phrase in **bold**'
 quotebot --data quotebot-data ask "How many missiles did North Korea fire?"
 echo
-echo '$ quotebot ask "Who is the National Security Council spokesman?"   # a quote, **John Kirby** in bold (near the "this may answer it" line)'
+echo '$ quotebot ask "Who is the National Security Council spokesman?"   # a quote, **John Kirby** in bold'
 quotebot --data quotebot-data ask "Who is the National Security Council spokesman?"
 echo
 echo '$ quotebot ask "What is the boiling point of water?"   # not in the article: declined'

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering.model import JUDGE_INPUTS, AnswerModel
+from index.answering.model import COMBINE_INPUTS, JUDGE_INPUTS, AnswerModel
 from index.answering.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,5 +113,13 @@ def test_refit_script_runs_the_whole_recipe_and_writes_files_that_load(tmp_path:
     assert info["reader"]["questions"] == reader.info["questions"]  # type: ignore[index]  # the new reader
     assert 0.0 < float(info["shortlist_recall"]) <= 1.0  # type: ignore[arg-type]
     assert model.ranker is not None and np.isfinite(model.ranker).all()
+    # The rescoring is the network (three seeds' hidden units side by side), fitted on the asked
+    # answerable questions and more of the collection's.
+    assert info["fitted_on"]["rescoring_extra_answerable"] > 0  # type: ignore[index,operator]
+    r = model.combine
+    assert (
+        r.hidden is not None and r.hidden.shape == (len(COMBINE_INPUTS), 96) and np.isfinite(r.hidden).all()
+    )
+    assert np.isfinite(r.out).all() and r.out.any()
     x = np.zeros(len(JUDGE_INPUTS), np.float32)
     assert 0.0 < model.confidence(x) < 1.0

@@ -5,8 +5,9 @@ it" quote and a decline.
 Flow for a batch of questions (`Library._answer_read`; one question is a batch of one):
 1. retrieval proposes candidates and the linear ranker orders them (index.search.candidates, index.answering.scorer);
 2. the first `shortlist` of them are read by the reader (index.answering.reader): relevance + answer span;
-3. `AnswerModel.combine` rescores the shortlist from named inputs (COMBINE_INPUTS), the best is the
-   quote;
+3. `AnswerModel.combine` (a `Rescorer`: a small network, one hidden layer) rescores the shortlist
+   from named inputs (COMBINE_INPUTS: the reader's verdicts, the retrieval features, the reader's
+   verdict on the neighbouring sentences), the best is the quote;
 4. `AnswerModel.confidence` is a logistic model over bounded, named inputs (JUDGE_INPUTS): the
    probability that the quote answers the question. `threshold` and `may_threshold` split it into
    the three replies.
@@ -40,7 +41,16 @@ COMBINE_INPUTS = (
     "span",  # reader's probability of its best answer phrase
     "ranker",  # linear ranker score - best ranker score (retrieval evidence)
     "rank_pos",  # position in the ranker's order / shortlist length
+    # The candidate's retrieval features (index.search.features.FEATURES but the bias).
+    *(k for k in FEATURES if k != "bias"),
+    # The reader's verdict on the sentence before and after, where the shortlist holds them: the
+    # question's words may sit in one sentence and its answer in the next.
+    "prev_relevance_rel",  # relevance of the sentence before - best relevance; NO_NEIGHBOUR if unread
+    "next_relevance_rel",  # ... of the sentence after
+    "prev_read",  # 1 when the shortlist holds the sentence before
+    "next_read",
 )
+NO_NEIGHBOUR = -24.0  # a neighbour's relevance_rel where the shortlist does not hold it (the floor)
 
 # Inputs of the judge: the chosen candidate and the question, every one bounded.
 JUDGE_INPUTS = (
@@ -86,20 +96,104 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return float(min(max(x, lo), hi))
 
 
-def combine_inputs(readings: list[Reading], ranker_scores: np.ndarray) -> np.ndarray:
-    """(len(readings), len(COMBINE_INPUTS)) for a shortlist in ranker order."""
+def shortlist_neighbours(rows: np.ndarray, articles: np.ndarray) -> np.ndarray:
+    """(n, 2): for each shortlisted sentence, the shortlist position of the sentence before it and
+    of the one after it in the same article (shelf rows are in article order), -1 where absent."""
+    at = {(int(a), int(r)): i for i, (a, r) in enumerate(zip(articles.tolist(), rows.tolist(), strict=True))}
+    out = np.full((len(rows), 2), -1, np.int64)
+    for i, (a, r) in enumerate(zip(articles.tolist(), rows.tolist(), strict=True)):
+        out[i, 0] = at.get((int(a), int(r) - 1), -1)
+        out[i, 1] = at.get((int(a), int(r) + 1), -1)
+    return out
+
+
+def combine_inputs(
+    readings: list[Reading], ranker_scores: np.ndarray, features: np.ndarray, neighbours: np.ndarray
+) -> np.ndarray:
+    """(len(readings), len(COMBINE_INPUTS)) for a shortlist in ranker order: `features` are the
+    candidates' retrieval features (FEATURES' columns), `neighbours` `shortlist_neighbours`."""
     n = len(readings)
     rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
     if n == 0:
         return np.zeros((0, len(COMBINE_INPUTS)), np.float32)
-    values = {
+    rel_rel = rel - rel.max()
+    values: dict[str, object] = {
         "relevance": rel,
-        "relevance_rel": rel - rel.max(),
+        "relevance_rel": rel_rel,
         "span": [r.span_probability for r in readings],
         "ranker": np.clip(ranker_scores - ranker_scores.max(), -20, 0),
         "rank_pos": np.arange(n) / max(n, 1),
     }
+    for k in FEATURES:
+        if k != "bias":
+            values[k] = np.clip(features[:, FEATURES.index(k)], -20, 20)
+    for side, j in (("prev", 0), ("next", 1)):
+        at = neighbours[:, j]
+        values[f"{side}_relevance_rel"] = np.where(at >= 0, rel_rel[np.maximum(at, 0)], NO_NEIGHBOUR)
+        values[f"{side}_read"] = (at >= 0).astype(np.float32)
     return columns(COMBINE_INPUTS, values, n)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (torch's `approximate="tanh"`, what fit_answer trains with)."""
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
+
+
+@dataclass
+class Rescorer:
+    """The shortlist rescoring over COMBINE_INPUTS: standardised inputs, then a linear score
+    (`hidden` None) or one hidden layer (GELU) and a linear output."""
+
+    out: np.ndarray  # (len(COMBINE_INPUTS),) when linear, else (units,)
+    mean: np.ndarray
+    scale: np.ndarray
+    hidden: np.ndarray | None = None  # (len(COMBINE_INPUTS), units)
+    hidden_bias: np.ndarray | None = None  # (units,)
+
+    @classmethod
+    def linear(cls, weights: np.ndarray) -> Rescorer:
+        n = len(COMBINE_INPUTS)
+        return cls(np.asarray(weights, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32))
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        z = (np.asarray(inputs, np.float32) - self.mean) / self.scale
+        if self.hidden is None or self.hidden_bias is None:
+            return z @ self.out
+        return _gelu(z @ self.hidden + self.hidden_bias) @ self.out
+
+    def to_json(self) -> dict[str, object]:
+        if self.hidden is None or self.hidden_bias is None:
+            return {k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.out.tolist(), strict=True)}
+        return {
+            "mean": {k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.mean.tolist(), strict=True)},
+            "scale": {
+                k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.scale.tolist(), strict=True)
+            },
+            "hidden": {
+                k: [round(float(x), 6) for x in w]
+                for k, w in zip(COMBINE_INPUTS, self.hidden.tolist(), strict=True)
+            },
+            "hidden_bias": [round(float(x), 6) for x in self.hidden_bias.tolist()],
+            "out": [round(float(x), 6) for x in self.out.tolist()],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> Rescorer:
+        """Either form; an input the file does not name gets no weight (a retired one is ignored)."""
+        if "hidden" not in raw:
+            return cls.linear(np.array([float(raw.get(k, 0.0)) for k in COMBINE_INPUTS], np.float32))  # type: ignore[arg-type]
+        hidden: dict[str, list[float]] = raw["hidden"]  # type: ignore[assignment]
+        bias = np.array(raw["hidden_bias"], np.float32)  # type: ignore[arg-type]
+        mean: dict[str, float] = raw["mean"]  # type: ignore[assignment]
+        scale: dict[str, float] = raw["scale"]  # type: ignore[assignment]
+        units = len(bias)
+        return cls(
+            np.array(raw["out"], np.float32),  # type: ignore[arg-type]
+            np.array([float(mean.get(k, 0.0)) for k in COMBINE_INPUTS], np.float32),
+            np.maximum(np.array([float(scale.get(k, 1.0)) for k in COMBINE_INPUTS], np.float32), 1e-6),
+            np.array([hidden.get(k, [0.0] * units) for k in COMBINE_INPUTS], np.float32).reshape(-1, units),
+            bias,
+        )
 
 
 def judge_inputs(
@@ -148,7 +242,7 @@ def _sigmoid(x: float) -> float:
 class AnswerModel:
     """Shortlist rescoring weights, judge weights (over standardised inputs) and the two thresholds."""
 
-    combine: np.ndarray
+    combine: Rescorer
     judge: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
@@ -167,10 +261,10 @@ class AnswerModel:
         j = np.zeros(len(JUDGE_INPUTS), np.float32)
         j[JUDGE_INPUTS.index("relevance")] = 1.0
         n = len(JUDGE_INPUTS)
-        return cls(c, j, np.zeros(n, np.float32), np.ones(n, np.float32))
+        return cls(Rescorer.linear(c), j, np.zeros(n, np.float32), np.ones(n, np.float32))
 
     def rescore(self, inputs: np.ndarray) -> np.ndarray:
-        return inputs @ self.combine
+        return self.combine(inputs)
 
     def confidence(self, inputs: np.ndarray) -> float:
         z = (inputs - self.mean) / self.scale
@@ -187,7 +281,7 @@ class AnswerModel:
 
         j = raw["judge"]
         return cls(
-            vec(raw["combine"], COMBINE_INPUTS, 0.0),
+            Rescorer.from_json(raw["combine"]),
             vec(j["weights"], JUDGE_INPUTS, 0.0),
             vec(j["mean"], JUDGE_INPUTS, 0.0),
             np.maximum(vec(j["scale"], JUDGE_INPUTS, 1.0), 1e-6),
@@ -204,7 +298,7 @@ class AnswerModel:
             return {k: round(float(x), 6) for k, x in zip(names, v.tolist(), strict=True)}
 
         raw = {
-            "combine": named(self.combine, COMBINE_INPUTS),
+            "combine": self.combine.to_json(),
             "judge": {
                 "weights": named(self.judge, JUDGE_INPUTS),
                 "mean": named(self.mean, JUDGE_INPUTS),
@@ -256,6 +350,16 @@ class Read:
     readings: list[Reading]
     sentences: list[ReaderInput]
     question_input: ReaderInput
+
+    def combine_inputs(self, shelf: Shelf) -> np.ndarray:
+        """The shortlist's rescoring inputs (`combine_inputs`)."""
+        rows = np.asarray(self.rows, np.int64)
+        return combine_inputs(
+            self.readings,
+            self.ranked.scores[self.short],
+            self.ranked.features[self.short],
+            shortlist_neighbours(rows, shelf.article_ids[rows]),
+        )
 
     def judge_inputs(self, shelf: Shelf, combined: np.ndarray, best: int) -> np.ndarray:
         f = self.ranked.features[int(self.short[best])]

@@ -24,7 +24,7 @@ import numpy as np
 
 from index.answering.alignment import ALIGNMENT, alignment_features
 from index.answering.evidence import judge_evidence
-from index.answering.model import AnswerModel, Read, StateCache, combine_inputs
+from index.answering.model import AnswerModel, Read, StateCache
 from index.answering.quotes import Quotes, whole_words
 from index.answering.reader import (
     PAIR_FEATURES,
@@ -298,7 +298,7 @@ class Pipeline:
             if rd is None:
                 out.append(Answer(q, None, 0.0))
                 continue
-            combined = self.answer_model.rescore(combine_inputs(rd.readings, rd.ranked.scores[rd.short]))
+            combined = self.answer_model.rescore(rd.combine_inputs(shelf))
             out.append(self._decide_read(shelf, rd, combined, alternatives, cut))
         return out
 

@@ -13,13 +13,17 @@ from index.answering.evidence import EVIDENCE
 from index.answering.model import (
     COMBINE_INPUTS,
     JUDGE_INPUTS,
+    NO_NEIGHBOUR,
     AnswerModel,
+    Rescorer,
     StateCache,
     bounded_evidence,
     combine_inputs,
     judge_inputs,
+    shortlist_neighbours,
 )
 from index.answering.reader import QUESTION_TOKENS, Reading
+from index.search.features import FEATURES
 
 CI = {k: i for i, k in enumerate(COMBINE_INPUTS)}
 JI = {k: i for i, k in enumerate(JUDGE_INPUTS)}
@@ -33,12 +37,25 @@ def readings(*relevances: float) -> list[Reading]:
     return [Reading(r, (0, 1), min(1.0, abs(r) / 10)) for r in relevances]
 
 
+def combine(
+    rd: list[Reading],
+    scores: np.ndarray,
+    features: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
+) -> np.ndarray:
+    """combine_inputs with zero retrieval features and no neighbours unless given."""
+    n = len(rd)
+    f = np.zeros((n, len(FEATURES)), np.float32) if features is None else features
+    nb = np.full((n, 2), -1, np.int64) if neighbours is None else neighbours
+    return combine_inputs(rd, scores, f, nb)
+
+
 # -- combine inputs -----------------------------------------------------------------------------------
 
 
 def test_combine_inputs_by_name() -> None:
     rd = readings(1.0, 3.0, -2.0, 0.5)
-    c = combine_inputs(rd, np.array([4.0, 3.0, 2.5, -1.0], np.float32))
+    c = combine(rd, np.array([4.0, 3.0, 2.5, -1.0], np.float32))
     assert c.shape == (4, len(COMBINE_INPUTS)) and c.dtype == np.float32
     assert c[:, CI["relevance"]].tolist() == [1.0, 3.0, -2.0, 0.5]
     # The best reading (the second) has relevance_rel 0, the others below.
@@ -53,19 +70,45 @@ def test_combine_inputs_by_name() -> None:
 
 
 def test_combine_inputs_are_clipped() -> None:
-    c = combine_inputs(readings(1e9, -1e9), np.array([1e9, -1e9], np.float32))
+    c = combine(readings(1e9, -1e9), np.array([1e9, -1e9], np.float32))
     assert c[:, CI["relevance"]].tolist() == [12.0, -12.0]
     assert c[:, CI["relevance_rel"]].tolist() == [0.0, -24.0]
     assert c[:, CI["ranker"]].tolist() == [0.0, -20.0]
 
 
 def test_combine_inputs_of_an_empty_shortlist() -> None:
-    assert combine_inputs([], np.zeros(0, np.float32)).shape == (0, len(COMBINE_INPUTS))
+    assert combine([], np.zeros(0, np.float32)).shape == (0, len(COMBINE_INPUTS))
 
 
 def test_combine_inputs_of_one() -> None:
-    c = combine_inputs(readings(-4.0), np.array([7.0], np.float32))
+    c = combine(readings(-4.0), np.array([7.0], np.float32))
     assert c[0, CI["relevance_rel"]] == 0.0 and c[0, CI["ranker"]] == 0.0 and c[0, CI["rank_pos"]] == 0.0
+    assert c[0, CI["prev_read"]] == 0.0 and c[0, CI["prev_relevance_rel"]] == NO_NEIGHBOUR
+
+
+def test_shortlist_neighbours_are_the_sentences_around_in_the_same_article() -> None:
+    # Shelf rows 10, 11, 12 in article 1, row 13 starts article 2; row 30 alone.
+    rows = np.array([11, 30, 13, 10, 12])
+    arts = np.array([1, 2, 2, 1, 1])
+    nb = shortlist_neighbours(rows, arts)
+    assert nb.tolist() == [[3, 4], [-1, -1], [-1, -1], [-1, 0], [0, -1]]
+
+
+def test_combine_inputs_carry_the_retrieval_features_and_the_neighbours_verdicts() -> None:
+    rd = readings(1.0, 5.0, 3.0)
+    f = np.zeros((3, len(FEATURES)), np.float32)
+    f[:, FEATURES.index("dense")] = [0.1, 0.2, 0.3]
+    f[:, FEATURES.index("log_len")] = [1e9, 2.0, -1e9]  # clipped
+    nb = np.array([[-1, 1], [0, -1], [-1, -1]])  # 0 then 1 are neighbours, 2 stands alone
+    c = combine(rd, np.array([3.0, 2.0, 1.0], np.float32), f, nb)
+    assert c[:, CI["dense"]].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert c[:, CI["log_len"]].tolist() == [20.0, 2.0, -20.0]
+    assert "bias" not in CI
+    # 0's next sentence is 1 (the best: relevance_rel 0); 1's previous one is 0 (1 - 5 = -4).
+    assert c[0, CI["next_relevance_rel"]] == 0.0 and c[0, CI["next_read"]] == 1.0
+    assert c[1, CI["prev_relevance_rel"]] == -4.0 and c[1, CI["prev_read"]] == 1.0
+    assert c[0, CI["prev_relevance_rel"]] == NO_NEIGHBOUR and c[0, CI["prev_read"]] == 0.0
+    assert c[2, [CI["prev_read"], CI["next_read"]]].tolist() == [0.0, 0.0]
 
 
 # -- judge inputs -------------------------------------------------------------------------------------
@@ -188,7 +231,7 @@ def test_bounded_evidence_is_always_in_bounds() -> None:
 
 def test_default_model_trusts_the_reader() -> None:
     m = AnswerModel.default()
-    c = combine_inputs(readings(1.0, 5.0, 3.0), np.array([3.0, 2.0, 1.0], np.float32))
+    c = combine(readings(1.0, 5.0, 3.0), np.array([3.0, 2.0, 1.0], np.float32))
     assert m.rescore(c).tolist() == [1.0, 5.0, 3.0]  # the relevance column alone
     low = m.confidence(np.array(list(judge(readings=readings(-5.0), combined=np.zeros(1)).values())))
     high = m.confidence(np.array(list(judge(readings=readings(5.0), combined=np.zeros(1)).values())))
@@ -221,8 +264,9 @@ def test_load_reads_weights_by_name(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     path.write_text(json.dumps(raw))
     m = AnswerModel.load(path)
-    assert m.combine[CI["span"]] == 2.0 and m.combine[CI["relevance"]] == 0.5
-    assert m.combine[CI["ranker"]] == 0.0 and len(m.combine) == len(COMBINE_INPUTS)
+    w = m.combine.out  # the linear form (an earlier file's)
+    assert m.combine.hidden is None and w[CI["span"]] == 2.0 and w[CI["relevance"]] == 0.5
+    assert w[CI["ranker"]] == 0.0 and len(w) == len(COMBINE_INPUTS)
     assert m.judge[JI["lex"]] == 3.0 and m.judge[JI["bias"]] == -1.0 and m.judge[JI["dense"]] == 0.0
     assert m.mean[JI["lex"]] == 0.25 and m.scale[JI["lex"]] == 0.5
     assert m.scale[JI["relevance"]] == 1.0
@@ -237,14 +281,58 @@ def test_load_reads_weights_by_name(tmp_path: Path) -> None:
 def test_load_without_a_file_is_the_default(tmp_path: Path) -> None:
     m = AnswerModel.load(tmp_path / "absent.json")
     d = AnswerModel.default()
-    assert np.array_equal(m.combine, d.combine) and np.array_equal(m.judge, d.judge)
+    assert np.array_equal(m.combine.out, d.combine.out) and np.array_equal(m.judge, d.judge)
 
 
 def test_the_shipped_model_loads() -> None:
     m = AnswerModel.load()
-    assert m.combine.shape == (len(COMBINE_INPUTS),) and m.judge.shape == (len(JUDGE_INPUTS),)
+    r = m.combine
+    assert r.hidden is not None and r.hidden_bias is not None  # the network form
+    assert r.hidden.shape == (len(COMBINE_INPUTS), len(r.out)) == (len(COMBINE_INPUTS), len(r.hidden_bias))
+    assert np.isfinite(r.hidden).all() and (r.scale > 0).all()
+    assert m.judge.shape == (len(JUDGE_INPUTS),)
     assert np.isfinite(m.judge).all() and (m.scale > 0).all()
     assert 0 <= m.may_threshold <= m.threshold <= 1 and m.shortlist >= 1
+
+
+def network(seed: int = 0, units: int = 5) -> Rescorer:
+    rng = np.random.default_rng(seed)
+    n = len(COMBINE_INPUTS)
+    return Rescorer(
+        rng.normal(0, 1, units).astype(np.float32),
+        rng.normal(0, 1, n).astype(np.float32),
+        rng.uniform(0.5, 2, n).astype(np.float32),
+        rng.normal(0, 1, (n, units)).astype(np.float32),
+        rng.normal(0, 1, units).astype(np.float32),
+    )
+
+
+def test_the_network_rescorer_computes_a_hidden_layer() -> None:
+    r = network()
+    x = np.random.default_rng(1).normal(0, 1, (4, len(COMBINE_INPUTS))).astype(np.float32)
+    assert r.hidden is not None and r.hidden_bias is not None
+    h = (x - r.mean) / r.scale @ r.hidden + r.hidden_bias
+    gelu = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
+    assert r(x) == pytest.approx(gelu @ r.out, rel=1e-5)
+    # Not linear: scaling the inputs' deviation does not scale the score.
+    z = r.mean[None] + 2 * (x - r.mean[None])
+    assert not np.allclose(r(z), 2 * r(x))
+
+
+def test_the_network_rescorer_round_trips_by_input_name(tmp_path: Path) -> None:
+    m = AnswerModel.default()
+    m.combine = network(units=7)
+    path = tmp_path / "m.json"
+    m.save(path)
+    raw = json.loads(path.read_text())
+    assert set(raw["combine"]["hidden"]) == set(COMBINE_INPUTS) and len(raw["combine"]["out"]) == 7
+    x = np.random.default_rng(2).normal(0, 1, (6, len(COMBINE_INPUTS))).astype(np.float32)
+    assert AnswerModel.load(path).rescore(x) == pytest.approx(m.rescore(x), abs=1e-4)
+    # A file without some input (an older list of inputs) gives it no weight.
+    del raw["combine"]["hidden"]["next_read"]
+    path.write_text(json.dumps(raw))
+    back = AnswerModel.load(path).combine
+    assert back.hidden is not None and not back.hidden[CI["next_read"]].any()
 
 
 # -- the reader-input cache ---------------------------------------------------------------------------

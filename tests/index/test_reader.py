@@ -119,7 +119,8 @@ def test_judge_inputs_are_bounded() -> None:
     assert vals["question_terms"] == 1 and vals["question_tokens"] == 1
     assert vals["dense"] == 1 and vals["lex"] == 1 and vals["missing_key"] == 0
     assert vals["lex_para"] == 1 and vals["dense_para"] == -1
-    c = combine_inputs(readings, np.array([1e9, -1e9], np.float32))
+    f = np.full((2, len(FEATURES)), 1e9, np.float32)
+    c = combine_inputs(readings, np.array([1e9, -1e9], np.float32), f, np.array([[-1, 1], [0, -1]]))
     assert c.shape == (2, len(COMBINE_INPUTS)) and np.abs(c).max() <= 24  # clipped by construction
 
 
@@ -132,7 +133,7 @@ def test_answer_model_round_trip(tmp_path: Path) -> None:
     m.save(path)
     back = AnswerModel.load(path)
     assert (back.threshold, back.may_threshold, back.shortlist) == (0.6, 0.25, 9)
-    assert np.allclose(back.combine, m.combine) and np.allclose(back.judge, m.judge)
+    assert np.allclose(back.combine.out, m.combine.out) and np.allclose(back.judge, m.judge)
     assert back.ranker is not None and np.allclose(back.ranker, m.ranker)
     x = judge_inputs(
         [Reading(2.0, (0, 1), 0.5)],
