@@ -104,8 +104,9 @@ def fit_rescorer(
     pos = np.zeros((len(groups), width), bool)
     for i, (xi, pi) in enumerate(groups):
         x[i, : len(xi)], mask[i, : len(xi)], pos[i, : len(xi)] = xi, True, pi
-    mean = x[mask].mean(0)
-    scale = np.where(x[mask].std(0) < 1e-6, 1.0, x[mask].std(0))
+    real = x[mask]
+    mean, std = real.mean(0), real.std(0)
+    scale = np.where(std < 1e-6, 1.0, std)
     xt = torch.from_numpy((x - mean) / scale)
     mt, pt = torch.from_numpy(mask), torch.from_numpy(pos)
     w1, b1, w2 = [], [], []

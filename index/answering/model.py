@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,11 @@ def combine_inputs(
     return columns(COMBINE_INPUTS, values, n)
 
 
+def _named(v: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
+    """A weight vector as {input name: weight} (what answer_model.json stores)."""
+    return {k: round(float(x), 6) for k, x in zip(names, v.tolist(), strict=True)}
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh form (torch's `approximate="tanh"`, what fit_answer trains with)."""
     return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
@@ -161,14 +167,12 @@ class Rescorer:
             return z @ self.out
         return _gelu(z @ self.hidden + self.hidden_bias) @ self.out
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> Mapping[str, object]:
         if self.hidden is None or self.hidden_bias is None:
-            return {k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.out.tolist(), strict=True)}
+            return _named(self.out, COMBINE_INPUTS)
         return {
-            "mean": {k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.mean.tolist(), strict=True)},
-            "scale": {
-                k: round(float(x), 6) for k, x in zip(COMBINE_INPUTS, self.scale.tolist(), strict=True)
-            },
+            "mean": _named(self.mean, COMBINE_INPUTS),
+            "scale": _named(self.scale, COMBINE_INPUTS),
             "hidden": {
                 k: [round(float(x), 6) for x in w]
                 for k, w in zip(COMBINE_INPUTS, self.hidden.tolist(), strict=True)
@@ -294,21 +298,18 @@ class AnswerModel:
         )
 
     def save(self, path: Path = ANSWER_MODEL_FILE) -> None:
-        def named(v: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
-            return {k: round(float(x), 6) for k, x in zip(names, v.tolist(), strict=True)}
-
         raw = {
             "combine": self.combine.to_json(),
             "judge": {
-                "weights": named(self.judge, JUDGE_INPUTS),
-                "mean": named(self.mean, JUDGE_INPUTS),
-                "scale": named(self.scale, JUDGE_INPUTS),
+                "weights": _named(self.judge, JUDGE_INPUTS),
+                "mean": _named(self.mean, JUDGE_INPUTS),
+                "scale": _named(self.scale, JUDGE_INPUTS),
             },
             "threshold": self.threshold,
             "may_threshold": self.may_threshold,
             "shortlist": self.shortlist,
             "span_from": self.span_from,
-            "ranker": named(self.ranker, FEATURES) if self.ranker is not None else None,
+            "ranker": _named(self.ranker, FEATURES) if self.ranker is not None else None,
             "info": self.info,
         }
         path.write_text(json.dumps(raw, indent=2) + "\n")
