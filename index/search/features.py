@@ -30,6 +30,7 @@ FEATURES = (
     "lex_para",  # idf-weighted share of question terms found in the paragraph window
     "bm25_rel",  # bm25 / best bm25 among candidates
     "title",  # idf-weighted share of question terms in the article title
+    "lex_title",  # idf-weighted share of question terms in the sentence or its article's title
     "article_dense",  # best dense of any candidate of the same article - best overall
     "type_match",  # the sentence holds what the question type asks for (number, date, name)
     "novel",  # share of the sentence's terms that are not in the question
@@ -71,6 +72,12 @@ def type_match(
         return facts.has_date[rows].astype(np.float32)
     # person / place: a capitalised word the question does not already contain
     return np.array([1.0 if facts.names[r] - question_terms else 0.0 for r in rows.tolist()], np.float32)
+
+
+def _terms_of_ids(shelf: Shelf, qset: frozenset[str], qids: list[int]) -> list[str]:
+    """The question's terms in the order of their vocabulary ids `qids`."""
+    by_id = {shelf.vocab.ids[t]: t for t in qset if t in shelf.vocab.ids}
+    return [by_id[j] for j in qids]
 
 
 @dataclass
@@ -144,8 +151,18 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         in_para = np.maximum.reduceat(block[where[3 * n :]] > 0, seg, axis=0)
         lex_para = in_para @ w / q_weight
         missing = np.where(around, 0.0, w[None, :]).max(axis=1) if len(w) else np.zeros(n)
+        # The title names what the article is about, so a sentence need not repeat it ("The show
+        # is set in Taylor, Texas" under the title "Kevin (Probably) Saves the World").
+        qid_terms = _terms_of_ids(shelf, qset, qids)
+        in_title = {
+            a: np.array([t in shelf.title_terms.get(a, frozenset()) for t in qid_terms], bool)
+            for a in np.unique(shelf.article_ids[rows]).tolist()
+        }
+        titled = here | np.stack([in_title[a] for a in shelf.article_ids[rows].tolist()])
+        lex_title = titled @ w / q_weight
     else:
         lex = np.zeros(n, np.float32)
+        lex_title = np.zeros(n, np.float32)
         lex_ctx = np.zeros(n, np.float32)
         missing = np.zeros(n, np.float32)
     if unseen:
@@ -177,6 +194,7 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         "lex_para": lex_para,
         "bm25_rel": bm / max(float(bm.max()), 1e-9),
         "title": [title_share[a] for a in art.tolist()],
+        "lex_title": lex_title,
         "article_dense": [best_dense_by_article[a] - best_dense for a in art.tolist()],
         "type_match": type_match(qtype, shelf.facts, rows, qset),
         "novel": np.where(lengths > 0, (lengths - in_question) / np.maximum(lengths, 1), 0.0),

@@ -153,6 +153,21 @@ def test_title_share(shelf: Shelf) -> None:
     assert 0 < g[0, F["title"]] < 1  # one of its two terms
 
 
+def test_lex_title_counts_question_terms_of_the_title_as_found() -> None:
+    # "What rings do the planets have?": "ring" is in the Saturn sentence, "planet" in the title
+    shelf = make_shelf({1: ("Planets and moons", SPACE), 2: ("Baking bread", BREAD)})
+    f = features(shelf, "What rings do the planets have?")
+    saturn, jupiter, moon = 2, 1, 0
+    assert 0 < f[saturn, F["lex"]] < 1 and f[saturn, F["lex_title"]] == pytest.approx(1.0)
+    # Jupiter's sentence holds "planet" itself: the title adds nothing to it
+    assert f[jupiter, F["lex"]] > 0 and f[jupiter, F["lex_title"]] == pytest.approx(f[jupiter, F["lex"]])
+    assert f[moon, F["lex"]] == 0 and f[moon, F["lex_title"]] == pytest.approx(f[jupiter, F["lex"]])
+    assert f[moon, F["lex_title"]] < f[saturn, F["lex_title"]]
+    bread = shelf.article_ids == 2
+    assert (f[bread, F["lex_title"]] == 0).all()
+    assert (f[:, F["lex_title"]] >= f[:, F["lex"]] - 1e-6).all()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="a question term found in the title but in no sentence weighs max idf in the share's "
