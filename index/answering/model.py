@@ -62,6 +62,7 @@ JUDGE_INPUTS = (
     "dense",  # cosine(question, sentence)
     "lex",  # idf-weighted share of question terms in the sentence
     "lex_para",  # ... in the sentence's paragraph window (Shelf.paragraphs)
+    "lex_title",  # ... in the sentence or its article's title
     "dense_para",  # cosine(question, that window)
     "missing_key",  # rarest question term missing from the sentence and its neighbours
     "question_terms",  # content terms in the question, min(n, 12) / 12
@@ -213,7 +214,10 @@ def judge_inputs(
     question_terms: int,
     question_tokens: int,
     evidence: np.ndarray | None = None,
+    lex_title: float | None = None,
 ) -> np.ndarray:
+    """The judge's inputs (JUDGE_INPUTS) for the chosen candidate `best`, each bounded. `lex_title`
+    None: no title is known, the sentence's own `lex`."""
     rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
     others = np.delete(rel, best)
     margin = float(rel[best] - others.max()) if len(others) else 12.0
@@ -227,6 +231,7 @@ def judge_inputs(
         "dense": _clip(dense, -1, 1),
         "lex": _clip(lex, 0, 1),
         "lex_para": _clip(lex_para, 0, 1),
+        "lex_title": _clip(lex if lex_title is None else lex_title, 0, 1),
         "dense_para": _clip(dense_para, -1, 1),
         "missing_key": _clip(missing_key, 0, 1),
         "question_terms": min(question_terms, 12) / 12,
@@ -375,6 +380,7 @@ class Read:
             lex_para=float(f[_LEX_PARA]),
             dense_para=float(f[_DENSE_PARA]),
             missing_key=float(f[_MISSING]),
+            lex_title=float(f[_LEX_TITLE]),
             question_terms=len(set(terms(self.question))),
             question_tokens=len(self.question_input.states),
             evidence=evidence,
@@ -386,6 +392,6 @@ class Read:
         return shelf.nothing_to_quote(self.question)
 
 
-_DENSE, _LEX, _LEX_PARA, _DENSE_PARA, _MISSING = (
-    FEATURES.index(k) for k in ("dense", "lex", "lex_para", "dense_para", "missing_key")
+_DENSE, _LEX, _LEX_PARA, _DENSE_PARA, _MISSING, _LEX_TITLE = (
+    FEATURES.index(k) for k in ("dense", "lex", "lex_para", "dense_para", "missing_key", "lex_title")
 )

@@ -153,6 +153,12 @@ def test_judge_inputs_by_name() -> None:
     in_bounds(v)
 
 
+def test_judge_inputs_lex_title_is_given_or_the_sentences_own_lex() -> None:
+    assert judge()["lex_title"] == 0.5  # no title known: lex
+    assert judge(lex_title=0.9)["lex_title"] == pytest.approx(0.9)
+    assert judge(lex_title=3.0)["lex_title"] == 1.0
+
+
 def test_judge_inputs_of_a_best_that_is_not_first() -> None:
     v = judge(best=2)
     assert v["relevance"] == -1.0 and v["relevance_margin"] == 0.0  # behind the others: no lead
@@ -177,6 +183,7 @@ def test_judge_inputs_stay_bounded(seed: int) -> None:
         best=int(rng.integers(0, n)),
         dense=float(rng.normal(0, 10)),
         lex=float(rng.normal(0, 10)),
+        lex_title=float(rng.normal(0, 10)),
         missing_key=float(rng.normal(0, 10)),
         question_terms=int(rng.integers(0, 10_000)),
         question_tokens=int(rng.integers(0, 10_000)),

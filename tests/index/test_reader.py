@@ -113,8 +113,10 @@ def test_judge_inputs_are_bounded() -> None:
         missing_key=-3.0,
         question_terms=10_000,
         question_tokens=10_000,
+        lex_title=-2.0,
     )
     vals = dict(zip(JUDGE_INPUTS, x.tolist(), strict=True))
+    assert vals["lex_title"] == 0
     assert vals["relevance"] == 12 and vals["relevance_margin"] == 12
     assert vals["question_terms"] == 1 and vals["question_tokens"] == 1
     assert vals["dense"] == 1 and vals["lex"] == 1 and vals["missing_key"] == 0
