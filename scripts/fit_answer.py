@@ -2,13 +2,16 @@
 real pipeline on training data, and write index/answer_model.json.
 
     python scripts/fit_answer.py [--train ../shared/train] [--squad1 P] [--squad2 P] [--qed P]
-        [--articles 14] [--near-misses 700] [--keywords 300] [--seed 0]
+        [--articles 14] [--qed-articles 800] [--near-misses 700] [--keywords 300] [--seed 0]
         [--threshold T] [--may-threshold T] [--span-from P] [--data-dir DIR] [--out FILE]
 
-The fit collection holds the 10 SQuAD 2.0 train articles and `--articles` SQuAD 1.1 train
-articles the reader was not trained on (odd positions; the reader takes even ones). Its questions
-are a community-like mix: answerable ones of those articles, SQuAD 2.0's near-miss unanswerable
-ones, and off-topic ones (questions of other SQuAD 1.1 and QED articles, not in the collection).
+The fit collection holds the 10 SQuAD 2.0 train articles, `--articles` SQuAD 1.1 train articles
+the reader was not trained on (odd positions; the reader takes even ones) and `--qed-articles` QED
+articles (1, 5, 9, ...: the reader takes the even ones, and 3, 7, 11, ... are held out for
+scripts/heldout_qed.py). Its questions are a community-like mix: answerable ones of those articles
+(crowdworkers' questions and, from QED, real search queries such as "who plays louie in stuck in
+the middle"), SQuAD 2.0's near-miss unanswerable ones, and off-topic ones (questions of other
+SQuAD 1.1 articles and of the reader's QED articles, not in the collection).
 `--near-misses N` adds N synthetic near misses (scripts/near_misses.py: an answerable question of
 the collection, not among those asked, with a name, number or word swapped or a "not" added) to
 SQuAD 2.0's 348: those 348 hold few of some traps (3% are negated, against 16% of SQuAD 2.0's
@@ -202,6 +205,13 @@ def main() -> None:
     )
     ap.add_argument("--qed", type=Path, help="instead of TRAIN/qed-train: a folder in the same format")
     ap.add_argument("--articles", type=int, default=14, help="SQuAD 1.1 train articles in the collection")
+    ap.add_argument(
+        "--qed-articles",
+        type=int,
+        default=800,
+        metavar="N",
+        help="QED articles (real search queries) in the collection; their questions are asked as answerable",
+    )
     ap.add_argument("--answerable", type=int, default=3000)
     ap.add_argument("--offtopic", type=int, default=1200)
     ap.add_argument(
@@ -245,9 +255,18 @@ def main() -> None:
     synthetic = synthetic_near_misses(not_asked, by_id, a.near_misses, rng) if a.near_misses else []
     changed = {s.qid.rsplit("-", 1)[0] for s in synthetic}
     extra = [q for q in not_asked if q.qid not in changed][: a.rescore_extra]
+    # QED: the reader is fitted on the even articles; the collection takes every other odd one
+    # (1, 5, 9, ...), whose real search queries are asked as answerable; the rest (3, 7, 11, ...)
+    # no fit sees (scripts/heldout_qed.py writes them out to measure on).
+    qed_fit = qed.articles[1::4][: a.qed_articles]
+    qed_ids = {x.id for x in qed_fit}
+    queries = [q for q in qed.questions if q.article_id in qed_ids and q.answerable]
+    answerable += queries
+    in_collection |= qed_ids
     outside = {x.id for x in odd[a.articles :]}
     off = [q for q in sq1.questions if q.article_id in outside]
-    off += [q for q in qed.questions[1::2]]
+    reader_side = {x.id for x in qed.articles[0::2]}
+    off += [q for q in qed.questions[1::2] if q.article_id in reader_side]
     rng.shuffle(off)
     off = off[: a.offtopic]
     keywords = keyword_messages([*sq2.articles, *chosen], a.keywords, rng) if a.keywords else []
@@ -269,7 +288,7 @@ def main() -> None:
         if lib.count("fit") == 0:
             docs = [
                 Document(text=x.text, title=x.title, source_id=x.id)
-                for x in [*sq2.articles, *chosen]
+                for x in [*sq2.articles, *chosen, *qed_fit]
                 if x.id in in_collection
             ]
             lib.add_documents("fit", docs)
@@ -373,8 +392,10 @@ def main() -> None:
         model.info = {
             "what": "ranker, shortlist rescoring and judge of the reader pipeline",
             "fitted_on": {
-                "collection": f"squad2-train-10 (10 articles) + squad1-train odd articles [:{a.articles}]",
+                "collection": f"squad2-train-10 (10 articles) + squad1-train odd articles [:{a.articles}]"
+                f" + qed-train articles [1::4][:{a.qed_articles}]",
                 "answerable": count["answerable"],
+                "answerable_search_queries": len(queries),
                 "rescoring_extra_answerable": len(extra),
                 "near_miss": count["near_miss"],
                 "synthetic_near_miss": count.get("synthetic_near_miss", 0),

@@ -106,7 +106,11 @@ def test_refit_script_runs_the_whole_recipe_and_writes_files_that_load(tmp_path:
 
     model = AnswerModel.load(pkg / "index" / "answering" / "answer_model.json")
     info = model.info
-    assert info["fitted_on"]["answerable"] == 150  # type: ignore[index]
+    # The asked answerable questions: 150 crowdworkers' questions and the real search queries of the
+    # QED articles in the collection (qed-train's articles 1, 5, 9, ...).
+    queries = info["fitted_on"]["answerable_search_queries"]  # type: ignore[index]
+    assert queries > 0 and info["fitted_on"]["answerable"] == 150 + queries  # type: ignore[index,operator]
+    assert "qed-train articles [1::4]" in info["fitted_on"]["collection"]  # type: ignore[index,operator]
     assert 0 < info["fitted_on"]["synthetic_near_miss"] <= 40  # type: ignore[index,operator]
     assert info["fitted_on"]["keywords"] == 20  # type: ignore[index]
     assert "keywords_mean_confidence" in info["fit_figures"]  # type: ignore[operator]
