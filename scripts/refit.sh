@@ -10,7 +10,7 @@
 # stage can be rerun by hand), FIT_ARTICLES (default 14: the odd SQuAD 1.1 train articles kept
 # for fit_answer's collection; the reader's last stage takes the odd ones after them).
 # Each step prints how long it took; the total is printed last and written to $WORK/times.txt.
-# On this project's 2-core machine without a GPU: about 1 h 46 min, projected from the rates measured
+# On this project's 2-core machine without a GPU: about 1 h 52 min, projected from the rates measured
 # step by step (README, Answer quality, Refit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
