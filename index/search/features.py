@@ -111,6 +111,7 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     max_idf = float(idf.max()) if len(idf) else 1.0
     q_weight = float(idf[qids].sum()) + max_idf * len(unseen) if qids or unseen else 1.0
 
+    art = shelf.article_ids[rows]
     # Neighbouring rows of the same article, for context features.
     prev = np.clip(rows - 1, 0, shelf.size - 1)
     nxt = np.clip(rows + 1, 0, shelf.size - 1)
@@ -154,12 +155,11 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         # The title names what the article is about, so a sentence need not repeat it ("The show
         # is set in Taylor, Texas" under the title "Kevin (Probably) Saves the World").
         qid_terms = _terms_of_ids(shelf, qset, qids)
-        in_title = {
-            a: np.array([t in shelf.title_terms.get(a, frozenset()) for t in qid_terms], bool)
-            for a in np.unique(shelf.article_ids[rows]).tolist()
-        }
-        titled = here | np.stack([in_title[a] for a in shelf.article_ids[rows].tolist()])
-        lex_title = titled @ w / q_weight
+        arts, which = np.unique(art, return_inverse=True)
+        in_title = np.array(
+            [[t in shelf.title_terms.get(a, frozenset()) for t in qid_terms] for a in arts.tolist()], bool
+        ).reshape(len(arts), len(qid_terms))
+        lex_title = (here | in_title[which]) @ w / q_weight
     else:
         lex = np.zeros(n, np.float32)
         lex_title = np.zeros(n, np.float32)
@@ -171,7 +171,6 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     lengths = shelf.lengths[rows]
 
     qtype = question_type(question)
-    art = shelf.article_ids[rows]
     title_share = {}
     for a in np.unique(art).tolist():
         tt = shelf.title_terms.get(a, frozenset())
