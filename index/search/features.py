@@ -160,9 +160,11 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
             [[t in shelf.title_terms.get(a, frozenset()) for t in qid_terms] for a in arts.tolist()], bool
         ).reshape(len(arts), len(qid_terms))
         lex_title = (here | in_title[which]) @ w / q_weight
+        title = (in_title @ w / q_weight)[which]
     else:
         lex = np.zeros(n, np.float32)
         lex_title = np.zeros(n, np.float32)
+        title = np.zeros(n, np.float32)
         lex_ctx = np.zeros(n, np.float32)
         missing = np.zeros(n, np.float32)
     if unseen:
@@ -171,11 +173,6 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
     lengths = shelf.lengths[rows]
 
     qtype = question_type(question)
-    title_share = {}
-    for a in np.unique(art).tolist():
-        tt = shelf.title_terms.get(a, frozenset())
-        tw = sum(float(idf[j]) for t, j in ((t, shelf.vocab.ids.get(t)) for t in qset & tt) if j is not None)
-        title_share[a] = tw / q_weight
     best_dense_by_article: dict[int, float] = {}
     for a, d in zip(art.tolist(), dense.tolist(), strict=True):
         best_dense_by_article[a] = max(best_dense_by_article.get(a, -1.0), d)
@@ -192,7 +189,7 @@ def _featurize(shelf: Shelf, rows: np.ndarray, question: str, qvec: np.ndarray) 
         "dense_para_rel": dense_para - float(dense_para.max()),
         "lex_para": lex_para,
         "bm25_rel": bm / max(float(bm.max()), 1e-9),
-        "title": [title_share[a] for a in art.tolist()],
+        "title": title,
         "lex_title": lex_title,
         "article_dense": [best_dense_by_article[a] - best_dense for a in art.tolist()],
         "type_match": type_match(qtype, shelf.facts, rows, qset),
