@@ -54,7 +54,7 @@ from index.answering.model import (
     Rescorer,
 )
 from index.evaluation.metrics import hits
-from index.evaluation.trainingdata import QAArticle, QAQuestion, QASet, read_qa
+from index.evaluation.trainingdata import QAArticle, QAQuestion, QASet, QEDSplit, read_qa
 from index.ingest.sentences import split_sentences
 from index.library import Library
 from index.search.features import FEATURES
@@ -255,17 +255,17 @@ def main() -> None:
     synthetic = synthetic_near_misses(not_asked, by_id, a.near_misses, rng) if a.near_misses else []
     changed = {s.qid.rsplit("-", 1)[0] for s in synthetic}
     extra = [q for q in not_asked if q.qid not in changed][: a.rescore_extra]
-    # QED: the reader is fitted on the even articles; the collection takes every other odd one
-    # (1, 5, 9, ...), whose real search queries are asked as answerable; the rest (3, 7, 11, ...)
-    # no fit sees (scripts/heldout_qed.py writes them out to measure on).
-    qed_fit = qed.articles[1::4][: a.qed_articles]
+    # QED (QEDSplit): the collection takes the fit's articles, whose real search queries are
+    # asked as answerable; off-topic ones come from the reader's; the held-out ones no fit sees.
+    split = QEDSplit.of(qed.articles)
+    qed_fit = split.fit[: a.qed_articles]
     qed_ids = {x.id for x in qed_fit}
     queries = [q for q in qed.questions if q.article_id in qed_ids and q.answerable]
     answerable += queries
     in_collection |= qed_ids
     outside = {x.id for x in odd[a.articles :]}
     off = [q for q in sq1.questions if q.article_id in outside]
-    reader_side = {x.id for x in qed.articles[0::2]}
+    reader_side = {x.id for x in split.reader}
     off += [q for q in qed.questions[1::2] if q.article_id in reader_side]
     rng.shuffle(off)
     off = off[: a.offtopic]

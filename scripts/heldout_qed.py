@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.evaluation.trainingdata import read_qa
+from index.evaluation.trainingdata import QEDSplit, read_qa
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=1500)
     a = ap.parse_args()
     qed = read_qa(a.qed)
-    held = qed.articles[3::4][: a.articles]
+    held = QEDSplit.of(qed.articles).held_out[: a.articles]
     ids = {x.id for x in held}
     a.out.mkdir(parents=True, exist_ok=True)
     with (a.out / "articles.jsonl").open("w", encoding="utf-8") as f:
@@ -37,8 +37,13 @@ def main() -> None:
     with (a.out / "questions.jsonl").open("w", encoding="utf-8") as f:
         for q in qed.questions:
             if q.article_id in ids:
-                row = {"qid": q.qid, "article_id": q.article_id, "question": q.question}
-                row.update(answers=q.answers, answerable=q.answerable)
+                row = {
+                    "qid": q.qid,
+                    "article_id": q.article_id,
+                    "question": q.question,
+                    "answers": q.answers,
+                    "answerable": q.answerable,
+                }
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += 1
     print(f"{len(held)} articles, {n} questions -> {a.out}")

@@ -7,7 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from index.evaluation.trainingdata import QAArticle, QEDSplit
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_qed_split_parts_are_disjoint_and_cover_every_article() -> None:
+    arts = [QAArticle(f"a{i}", "", "") for i in range(11)]
+    split = QEDSplit.of(arts)
+    ids = [[a.id for a in part] for part in (split.reader, split.fit, split.held_out)]
+    assert ids == [["a0", "a2", "a4", "a6", "a8", "a10"], ["a1", "a5", "a9"], ["a3", "a7"]]
+    assert sorted((x for part in ids for x in part), key=lambda x: int(x[1:])) == [a.id for a in arts]
 
 
 def _qed(root: Path, n: int) -> Path:

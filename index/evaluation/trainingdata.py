@@ -36,6 +36,21 @@ class QASet:
     questions: list[QAQuestion]
 
 
+@dataclass(frozen=True)
+class QEDSplit:
+    """QED's articles by who reads them: the reader's fit (the even ones: scripts/refit.sh's
+    `reader_cache.py qed-train --every 2`), fit_answer.py's collection (1, 5, 9, ...) and the
+    held-out ones no fit reads (3, 7, 11, ...: scripts/heldout_qed.py)."""
+
+    reader: list[QAArticle]
+    fit: list[QAArticle]
+    held_out: list[QAArticle]
+
+    @classmethod
+    def of(cls, articles: list[QAArticle]) -> QEDSplit:
+        return cls(articles[0::2], articles[1::4], articles[3::4])
+
+
 def read_jsonl(path: Path) -> list[dict]:  # type: ignore[type-arg]
     """Every JSON object of a JSON Lines file (blank lines skipped); a bad line is an InputError.
     The one reader of the project's data files (eval, bench, fit scripts). Lines end at "\\n" only:
