@@ -39,6 +39,7 @@ from index.answering.reader import (
     match_flags,
     pad_batch,
     pad_rows,
+    question_flags,
     save_reader,
     token_idf,
     word_terms,
@@ -75,6 +76,9 @@ class Encoded:
     idf: dict[str, float]
     rarity: dict[str, float]
     source: str = ""  # where the cache's articles came from (reader_cache.py's SOURCE)
+    # Each sentence's context terms: its article's title and the sentence before it in the same
+    # article (index.answering.reader.shelf_context, as served).
+    ctx_bag: list[frozenset[str]] = field(default_factory=list)
     near_of: dict[int, int] = field(default_factory=dict)  # changed question -> its original's gold row
 
     def rare(self, term: str) -> float:
@@ -122,6 +126,11 @@ def load(path: Path) -> Encoded:
             df[t] = df.get(t, 0) + 1
     n = len(bags)
     idf = {t: math.log1p((n - c + 0.5) / (c + 0.5)) for t, c in df.items()}  # BM25's, as served
+    title_bags = [frozenset(terms(a.title or "")) for a in arts]
+    ctx = [
+        title_bags[int(sa[r])] | (bags[r - 1] if r > 0 and sa[r - 1] == sa[r] else frozenset())
+        for r in range(len(bags))
+    ]
     return Encoded(
         path.stem,
         sa,
@@ -146,6 +155,7 @@ def load(path: Path) -> Encoded:
         idf,
         {t: bm25_rarity(c, n) for t, c in df.items()},
         str(meta["source"]),
+        ctx_bag=ctx,
     )
 
 
@@ -249,7 +259,9 @@ def add_near_misses(e: Encoded, share: float, rng: random.Random) -> dict[str, i
     return kinds
 
 
-def batch_tensors(sets: list[Encoded], batch: list[Example]):  # type: ignore[no-untyped-def]
+def batch_tensors(sets: list[Encoded], batch: list[Example], context: bool = False):  # type: ignore[no-untyped-def]
+    """The network's inputs for a batch; `context`: question flags with the sentences' context
+    (question_flags), for a reader built with it."""
     qs, ss, qf, sf, pair, qi, si = [], [], [], [], [], [], []
     for ex in batch:
         e = sets[ex.set]
@@ -259,7 +271,10 @@ def batch_tensors(sets: list[Encoded], batch: list[Example]):  # type: ignore[no
         for r in ex.rows:
             qs.append(e.question(ex.q))
             ss.append(e.sentence(r))
-            qf.append(match_flags(e.q_terms[ex.q], e.sent_bag[r]))
+            if context:
+                qf.append(question_flags(e.q_terms[ex.q], e.sent_bag[r], e.ctx_bag[r]))
+            else:
+                qf.append(match_flags(e.q_terms[ex.q], e.sent_bag[r]))
             sf.append(match_flags(e.sent_terms[r], e.q_bag[ex.q]))
             qi.append(q_idf)
             si.append(token_idf(e.sent_terms[r], rare))
@@ -271,7 +286,7 @@ def batch_tensors(sets: list[Encoded], batch: list[Example]):  # type: ignore[no
 
 
 def loss_of(net, sets: list[Encoded], batch: list[Example]):  # type: ignore[no-untyped-def]
-    q, qf, qm, s, sf, sm, pair, (qi, si) = batch_tensors(sets, batch)
+    q, qf, qm, s, sf, sm, pair, (qi, si) = batch_tensors(sets, batch, bool(net.config.get("context")))
     rel, st, en = net(q, qf, qm, s, sf, sm, pair, qi, si)
     labels = torch.tensor([lab for ex in batch for lab in ex.labels], dtype=torch.float32)
     point = torch.nn.functional.binary_cross_entropy_with_logits(rel, labels)
@@ -315,7 +330,7 @@ def dev_hit_at_1(net, e: Encoded, top: int = 20, limit: int = 1500) -> dict[str,
             sc = cheap_scores(e, i, all_rows[pre])
             cand = pre[np.argsort(-sc)[:top]]
             ex = Example(0, i, cand.tolist(), [0] * len(cand), None)
-            q, qf, qm, s, sf, sm, pair, (qi, si) = batch_tensors([e], [ex])
+            q, qf, qm, s, sf, sm, pair, (qi, si) = batch_tensors([e], [ex], bool(net.config.get("context")))
             rel, _, _ = net(q, qf, qm, s, sf, sm, pair, qi, si)
             best_rel[bool(e.q_answerable[i])].append(float(rel.max()))
             if not e.q_answerable[i]:
@@ -377,6 +392,11 @@ def main() -> None:
         "--pair", action="store_true", help="add PAIR_FEATURES to the relevance (reader learns the rest)"
     )
     ap.add_argument("--rarity", action="store_true", help="give the reader each token's word rarity")
+    ap.add_argument(
+        "--context",
+        action="store_true",
+        help="mark question words found only in the sentence's context (title, sentence before)",
+    )
     ap.add_argument("--init", type=Path, default=None, help="start from this reader file (same shape)")
     ap.add_argument("--dev-every", type=int, default=400, help="steps between dev checks")
     ap.add_argument(
@@ -405,11 +425,18 @@ def main() -> None:
         exs = exs[: a.max_questions]
     exs = bucketed(exs, sets, a.batch)
     print(f"{len(exs)} training questions ({sum(x.labels[0] == 0 for x in exs)} without answer)", flush=True)
-    net = build_network(extra=2 if a.pair else 0, idf=a.rarity)
+    net = build_network(extra=2 if a.pair else 0, idf=a.rarity, context=a.context)
     started_from: dict[str, object] | None = None
     if a.init:
         blob = torch.load(a.init, map_location="cpu", weights_only=False)
-        missing = net.load_state_dict({k: v.float() for k, v in blob["state"].items()}, strict=False)
+        state = {k: v.float() for k, v in blob["state"].items()}
+        own = net.state_dict()["match.weight"]
+        if state["match.weight"].shape[0] < own.shape[0]:
+            # A reader fitted without context: its "no match" row also starts the new context
+            # row, so the continued reader begins where the old one left off.
+            w = state["match.weight"]
+            state["match.weight"] = torch.cat([w, w[:1].expand(own.shape[0] - w.shape[0], -1)])
+        missing = net.load_state_dict(state, strict=False)
         started_from = dict(blob.get("info", {}))  # the reader this one continues, with its own card
         print(f"started from {a.init} (new: {missing.missing_keys})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.01)

@@ -34,6 +34,7 @@ from index.answering.reader import (
     SENTENCE_TOKENS,
     Reader,
     ReaderInput,
+    shelf_context,
     shelf_rarity,
 )
 from index.answering.scorer import Ranked, Scorer, judge_features, with_alignment
@@ -214,7 +215,8 @@ class Pipeline:
                 short = rk.order[:shortlist]
                 rows = [int(rk.rows[j]) for j in short]
                 pair = rk.features[short][:, _PAIR] if reader.uses_pair else None
-                readings = reader.read(qin, [inputs[r] for r in rows], pair, rarity)
+                context = shelf_context(shelf, rows) if reader.uses_context else None
+                readings = reader.read(qin, [inputs[r] for r in rows], pair, rarity, context)
                 out.append(Read(q, rk, short, rows, readings, [inputs[r] for r in rows], qin))
             if progress:
                 progress(min(k + step, len(qs)), len(qs))

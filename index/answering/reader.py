@@ -3,7 +3,10 @@ how well a candidate sentence answers a question and finds the answer phrase ins
 
 Input: the question's and one sentence's token states (from the same MiniLM pass that makes their
 sentence vectors), each token marked when its word (stemmed, no stopwords) occurs in the other
-text. A two-layer transformer over `[CLS] question [SEP] sentence` (d=128) reads them jointly, so
+text; a reader fitted with context also marks the question's words that only the sentence's
+context holds (its article's title and the sentence before it, `question_flags`), so a sentence
+that names its subject through the title or a pronoun does not look as if it missed that word.
+A two-layer transformer over `[CLS] question [SEP] sentence` (d=128) reads them jointly, so
 every question word can look at every sentence word; it answers with
 - `relevance`: a logit that this sentence holds the answer to this question;
 - start/end logits over the sentence's tokens: the answer phrase.
@@ -70,6 +73,22 @@ def match_flags(own: Sequence[str], other_terms: frozenset[str]) -> np.ndarray:
     return np.array([1 if any(t in other_terms for t in _terms_of(w)) else 0 for w in own], np.int64)
 
 
+def question_flags(
+    own: Sequence[str], sentence_terms: frozenset[str], context_terms: frozenset[str]
+) -> np.ndarray:
+    """A question's match flags for a reader fitted with context (`build_network(context=True)`):
+    1 where the token's word occurs in the sentence, 2 where it occurs only in the sentence's
+    context (its article's title and the sentence before it, `CONTEXT`), 0 elsewhere. A question
+    word the sentence names only through the title or a pronoun is then not a missing word."""
+    out = []
+    for w in own:
+        ts = _terms_of(w)
+        out.append(
+            1 if any(t in sentence_terms for t in ts) else 2 if any(t in context_terms for t in ts) else 0
+        )
+    return np.array(out, np.int64)
+
+
 def token_idf(own: Sequence[str], rarity: Callable[[str], float]) -> np.ndarray:
     """Each token's word rarity in [0, 1] (`rarity` of its rarest term; 0 for stopwords)."""
     return np.array([max((rarity(t) for t in _terms_of(w)), default=0.0) for w in own], np.float32)
@@ -114,6 +133,7 @@ def build_network(  # type: ignore[no-untyped-def]
     dropout: float = 0.1,
     extra: int = 0,
     idf: bool = False,
+    context: bool = False,
 ):
     """The reader's torch module (imported lazily: only the real model's users need torch)."""
     torch = _torch()
@@ -123,10 +143,14 @@ def build_network(  # type: ignore[no-untyped-def]
         def __init__(self) -> None:
             super().__init__()
             self.config = {"d": d, "heads": heads, "layers": layers, "ff": ff, "extra": extra, "idf": idf}
+            if context:  # only then, so a reader fitted before context loads as it was saved
+                self.config["context"] = True
             self.proj = nn.Linear(STATE_DIM, d)
             self.segment = nn.Embedding(3, d)  # 0 CLS, 1 question, 2 sentence
             self.position = nn.Embedding(1 + QUESTION_TOKENS + SENTENCE_TOKENS, d)
-            self.match = nn.Embedding(2, d)
+            # 0 no match, 1 the word occurs in the other text; with `context`, 2 (question tokens):
+            # it occurs only in the sentence's context (question_flags).
+            self.match = nn.Embedding(3 if context else 2, d)
             # How rare each token's word is in the collection (token_idf), so that a shared rare
             # name outweighs a shared topic word.
             self.rarity = nn.Linear(1, d) if idf else None
@@ -245,6 +269,7 @@ class Reader:
         self.net = build_network(**blob["config"], dropout=0.0)
         self.uses_pair = bool(blob["config"].get("extra"))
         self.uses_idf = bool(blob["config"].get("idf"))
+        self.uses_context = bool(blob["config"].get("context"))
         self.net.load_state_dict({k: v.float() for k, v in blob["state"].items()})
         self.net.eval()
 
@@ -262,9 +287,11 @@ class Reader:
         sentences: list[ReaderInput],
         pair: np.ndarray | None = None,
         rarity: Callable[[str], float] | None = None,
+        context: Sequence[frozenset[str]] | None = None,
     ) -> list[Reading]:
         """Readings of each sentence for the question; `pair`: (len(sentences), len(PAIR_FEATURES));
-        `rarity`: term -> [0, 1] in this collection (bm25_rarity), for readers fitted with it."""
+        `rarity`: term -> [0, 1] in this collection (bm25_rarity), for readers fitted with it;
+        `context`: each sentence's context terms (`shelf_context`), for readers fitted with it."""
         if not sentences:
             return []
         torch = _torch()
@@ -272,9 +299,14 @@ class Reader:
         n = len(sentences)
         q, q_mask = pad_batch([question.states] * n, QUESTION_TOKENS)
         s, s_mask = pad_batch([x.states for x in sentences], SENTENCE_TOKENS)
-        q_match = pad_rows(
-            [match_flags(question.word_terms[:QUESTION_TOKENS], x.all_terms) for x in sentences], q.shape[1]
-        )
+        own = question.word_terms[:QUESTION_TOKENS]
+        if self.uses_context and context is not None:
+            if len(context) != n:
+                raise ValueError(f"{len(context)} contexts for {n} sentences")
+            flags = [question_flags(own, x.all_terms, c) for x, c in zip(sentences, context, strict=True)]
+        else:
+            flags = [match_flags(own, x.all_terms) for x in sentences]
+        q_match = pad_rows(flags, q.shape[1])
         s_match = pad_rows(
             [match_flags(x.word_terms[:SENTENCE_TOKENS], q_terms) for x in sentences], s.shape[1]
         )
@@ -306,6 +338,19 @@ def save_reader(net, path: Path, info: dict[str, object], model_id: str = READER
     torch = _torch()
     state = {k: v.detach().to(torch.float16) for k, v in net.state_dict().items()}
     torch.save({"config": net.config, "state": state, "info": info, "model_id": model_id}, path)
+
+
+def shelf_context(shelf: Shelf, rows: Sequence[int]) -> list[frozenset[str]]:
+    """Each row's context terms (what `question_flags` marks 2): the terms of its article's title
+    and of the sentence before it in the same article."""
+    out = []
+    for r in rows:
+        art = int(shelf.article_ids[r])
+        got = shelf.title_terms.get(art, frozenset())
+        if r > 0 and int(shelf.article_ids[r - 1]) == art:
+            got = got | frozenset(terms(shelf.sentence_text(r - 1)))
+        out.append(got)
+    return out
 
 
 def shelf_rarity(shelf: Shelf) -> Callable[[str], float]:

@@ -23,7 +23,9 @@ from index.answering.reader import (
     best_span,
     build_network,
     match_flags,
+    question_flags,
     save_reader,
+    shelf_context,
     word_terms,
 )
 from index.embedding import FakeEmbedder
@@ -66,6 +68,55 @@ def test_word_terms_cover_word_pieces() -> None:
     assert wt[0] == wt[1] == "spokesman" and wt[4] == "say"  # stemmed, irregular forms folded
     flags = match_flags(wt, frozenset({"kirby", "spokesman"}))
     assert flags.tolist() == [1, 1, 0, 1, 0]
+
+
+def test_question_flags_mark_words_found_only_in_the_context() -> None:
+    wt = ("", "kevin", "save", "world", "take", "place")  # where does kevin ... take place
+    flags = question_flags(wt, frozenset({"set", "taylor", "place"}), frozenset({"kevin", "save", "place"}))
+    # In the sentence: 1 (even where the context has it too); only in the context: 2; else 0.
+    assert flags.tolist() == [0, 2, 2, 0, 0, 1]
+    assert question_flags(wt, frozenset(), frozenset()).tolist() == [0] * 6
+
+
+def test_shelf_context_is_the_title_and_the_sentence_before_in_the_same_article() -> None:
+    from index.search.lexical import terms
+    from tests.index.test_search_shelf import BREAD, SPACE, make_shelf
+
+    shelf = make_shelf({1: ("Planets and moons", SPACE), 2: ("Baking bread", BREAD)})
+    got = shelf_context(shelf, list(range(shelf.size)))
+    planets, bread = frozenset(terms("Planets and moons")), frozenset(terms("Baking bread"))
+    assert got[0] == planets  # an article's first sentence: its title only
+    assert got[1] == planets | frozenset(terms(SPACE[0]))
+    assert got[2] == planets | frozenset(terms(SPACE[1]))
+    assert got[3] == bread  # never the other article's last sentence
+    assert got[4] == bread | frozenset(terms(BREAD[0]))
+    assert shelf_context(shelf, [4, 2]) == [got[4], got[2]]
+
+
+def test_reader_with_context_uses_its_flags(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = build_network(context=True)
+    assert net.match.weight.shape[0] == 3
+    with torch.no_grad():  # make the context row count for something
+        net.match.weight[2] += 3.0
+    path = tmp_path / "reader.pt"
+    save_reader(net, path, {}, model_id="fake-hash-64")
+    reader = Reader(path)
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    assert reader.uses_context and not _reader(plain_dir).uses_context
+    emb = FakeEmbedder()
+    question, sentence = "where is kevin set", "The show is set in Taylor."
+    qe = emb.encode_states([question], max_tokens=QUESTION_TOKENS)
+    se = emb.encode_states([sentence], max_tokens=SENTENCE_TOKENS)
+    qin = reader.prepare(question, qe.states[0], qe.offsets[0], QUESTION_TOKENS)
+    sin = reader.prepare(sentence, se.states[0], se.offsets[0], SENTENCE_TOKENS)
+    plain = reader.read(qin, [sin])[0].relevance
+    assert reader.read(qin, [sin], context=[frozenset()])[0].relevance == pytest.approx(plain, abs=1e-5)
+    with_title = reader.read(qin, [sin], context=[frozenset({"kevin"})])[0].relevance
+    assert abs(with_title - plain) > 1e-3
+    with pytest.raises(ValueError, match="contexts"):
+        reader.read(qin, [sin], context=[])
 
 
 def _reader(tmp_path: Path) -> Reader:
