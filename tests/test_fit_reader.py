@@ -1,6 +1,6 @@
 """The refit runs end to end on a small slice and writes files that load.
 
-scripts/refit.sh (reader_cache.py x3 -> fit_reader.py x3 -> fit_answer.py), the recipe that made
+scripts/refit.sh (reader_cache.py x3 -> fit_reader.py x4 -> fit_answer.py), the recipe that made
 the shipped files, run on a copy of the package with a training-shaped folder made from the SQuAD
 slice (real model; a few minutes)."""
 
@@ -32,7 +32,7 @@ def _train_folder(root: Path) -> Path:
         q["spans"] = [[i, i + len(x)] for x in q["answers"] if (i := text.find(x)) >= 0]
     # SQuAD 1.1 train gets the slice twice (copies under new ids): refit.sh splits it into even
     # articles (the reader's first stages), the first odd one (fit_answer's collection) and the
-    # odd ones after it (the reader's last stage).
+    # odd ones after it (the reader's last two stages).
     copies = [{**a, "id": a["id"] + "-copy"} for a in arts]
     qs += [{**q, "qid": q["qid"] + "-copy", "article_id": q["article_id"] + "-copy"} for q in qs]
     parts = {"squad1-train": arts + copies, "squad2-train-10": arts[:1], "qed-train": arts[1:]}
@@ -77,7 +77,8 @@ def test_refit_script_runs_the_whole_recipe_and_writes_files_that_load(tmp_path:
     assert "near misses {" in out and "near misses {}" not in out  # the last stage made changed questions
     assert "== refit done in" in out
     steps = dict(line.split() for line in (work / "times.txt").read_text().splitlines())
-    names = ["cache-even", "cache-qed", "cache-odd", "reader-1", "reader-2", "reader-3", "answer-model"]
+    names = ["cache-even", "cache-qed", "cache-odd", "reader-1", "reader-2", "reader-3", "reader-4"]
+    names.append("answer-model")
     assert list(steps) == [*names, "total"]
     assert int(steps["total"]) >= sum(int(v) for k, v in steps.items() if k != "total")
 
@@ -85,20 +86,26 @@ def test_refit_script_runs_the_whole_recipe_and_writes_files_that_load(tmp_path:
     reader = Reader(reader_file)
     assert reader.model_id == "all-MiniLM-L6-v2"
     assert reader_file.stat().st_size < 25_000_000
-    # Three stages, each continuing the one before, recorded in the model card.
+    # Four stages, each continuing the one before, recorded in the model card; the last reads the
+    # sentences' context.
+    assert reader.uses_context
     cards = [reader.info]
     while "started_from" in cards[-1]:
         cards.append(cards[-1]["started_from"])  # type: ignore[arg-type]
-    assert len(cards) == 3
-    assert "sq1odd.npz" in str(cards[0]["command"]) and "--near-misses 0.35" in str(cards[0]["command"])
-    assert "--init" not in str(cards[2]["command"])
+    assert len(cards) == 4
+    assert "--context" in str(cards[0]["command"]) and "--context" not in str(cards[1]["command"])
+    assert "sq1odd.npz" in str(cards[1]["command"]) and "--near-misses 0.35" in str(cards[1]["command"])
+    assert "--init" not in str(cards[3]["command"])
     assert all(int(c["steps"]) > 0 for c in cards)  # type: ignore[call-overload]
     # Each card says what its stage read: the odd copies after fit_answer's first one for the last
-    # stage (with synthetic near misses), the even articles and QED before.
+    # stages (with synthetic near misses; the fourth with QED too), the even articles and QED before.
     last = cards[0]["training_data"]
-    assert [(d["cache"], d["articles"]) for d in last] == [("sq1odd", 2)]  # type: ignore[index]
+    assert [(d["cache"], d["articles"]) for d in last] == [("sq1odd", 2), ("qed", 1)]  # type: ignore[index]
     assert last[0]["synthetic_near_misses"] > 0  # type: ignore[index]
-    first = cards[2]["training_data"]
+    third = cards[1]["training_data"]
+    assert [(d["cache"], d["articles"]) for d in third] == [("sq1odd", 2)]  # type: ignore[index]
+    assert third[0]["synthetic_near_misses"] > 0  # type: ignore[index]
+    first = cards[3]["training_data"]
     assert [(d["cache"], d["articles"], d["synthetic_near_misses"]) for d in first] == [  # type: ignore[index]
         ("sq1", 3, 0),
         ("qed", 1, 0),
