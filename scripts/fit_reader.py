@@ -397,7 +397,12 @@ def main() -> None:
         action="store_true",
         help="mark question words found only in the sentence's context (title, sentence before)",
     )
-    ap.add_argument("--init", type=Path, default=None, help="start from this reader file (same shape)")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this reader file (same shape; one fitted without --context may be continued with it)",
+    )
     ap.add_argument("--dev-every", type=int, default=400, help="steps between dev checks")
     ap.add_argument(
         "--near-misses",

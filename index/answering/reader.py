@@ -78,7 +78,7 @@ def question_flags(
 ) -> np.ndarray:
     """A question's match flags for a reader fitted with context (`build_network(context=True)`):
     1 where the token's word occurs in the sentence, 2 where it occurs only in the sentence's
-    context (its article's title and the sentence before it, `CONTEXT`), 0 elsewhere. A question
+    context (its article's title and the sentence before it: `shelf_context`), 0 elsewhere. A question
     word the sentence names only through the title or a pronoun is then not a missing word."""
     out = []
     for w in own:
