@@ -67,8 +67,14 @@ _WORDS = re.compile(r"\w+")
 
 
 def one_word_repeated(text: str) -> bool:
-    """A message that is one word said over and over ("test test test", "why why why ..."): at
-    least three words, and one of them is 60% or more of all. No question reads like that."""
-    words = Counter(w.casefold() for w in _WORDS.findall(text))
-    n = words.total()
-    return n >= 3 and words.most_common(1)[0][1] >= 0.6 * n
+    """A message that is one word or one phrase said over and over ("test test test", "why why
+    why ...", "why is the sky blue why is the sky blue why is the sky blue"): at least three words,
+    and one of them is 60% or more of all, or the words are one phrase three times or more in a
+    row (a last copy may be cut short). No question of the training or dev sets reads like that."""
+    words = [w.casefold() for w in _WORDS.findall(text)]
+    n = len(words)
+    if n < 3:
+        return False
+    if Counter(words).most_common(1)[0][1] >= 0.6 * n:
+        return True
+    return any(all(words[i] == words[i % p] for i in range(p, n)) for p in range(2, n // 3 + 1))

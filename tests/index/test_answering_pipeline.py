@@ -288,6 +288,11 @@ def test_one_word_repeated() -> None:
     assert not one_word_repeated("test test")  # two words: left to the judge
     assert not one_word_repeated("New York, New York?")
     assert not one_word_repeated("Who had the the most wins?")
+    # One phrase over and over, the last copy cut short; two copies are left to the judge.
+    assert one_word_repeated("why is the sky blue why is the sky blue why is the sky blue why is")
+    assert one_word_repeated("hi there hi there hi there")
+    assert not one_word_repeated("what is it what is it")
+    assert not one_word_repeated("ok so ok so ok so what is it")
 
 
 # -- a Pipeline over a hand-made shelf ----------------------------------------------------------------
