@@ -4,6 +4,7 @@ real pipeline on training data, and write index/answer_model.json.
     python scripts/fit_answer.py [--train ../shared/train] [--squad1 P] [--squad2 P] [--qed P]
         [--articles 14] [--qed-articles 800] [--near-misses 700] [--keywords 300] [--seed 0]
         [--threshold T] [--may-threshold T] [--span-from P] [--data-dir DIR] [--out FILE]
+        [--dump-judge FILE.npz]
 
 The fit collection holds the 10 SQuAD 2.0 train articles, `--articles` SQuAD 1.1 train articles
 the reader was not trained on (odd positions; the reader takes even ones) and `--qed-articles` QED
@@ -26,8 +27,9 @@ fit the rescoring (`fit_rescorer`: a one-hidden-layer network over COMBINE_INPUT
 the shortlist, on the answerable questions plus `--rescore-extra` more of the collection's
 answerable questions that are not asked; three seeds averaged) -> fit the judge (logistic regression, weighted
 answerable 0.6 / off-topic 0.2 / near-miss 0.2, label: the quote contains a gold answer).
-Thresholds are settings chosen on ../shared/eval with `quotebot eval`; the defaults are the shipped
-choice (0.55 / 0.40, README: Answer quality).
+`--dump-judge` also saves the judge's fit set (inputs, labels, weights, kinds) for studying other
+judges offline. Thresholds are settings chosen on ../shared/eval with `quotebot eval`; the defaults
+are the shipped choice (0.55 / 0.40, README: Answer quality).
 """
 
 from __future__ import annotations
@@ -196,6 +198,20 @@ def keyword_messages(articles: list[QAArticle], n: int, rng: random.Random) -> l
     return out
 
 
+def recorded_args(argv: list[str]) -> list[str]:
+    """The command line as the model card records it: without `--dump-judge FILE`, which changes
+    nothing in the fitted file."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--dump-judge":
+            skip = True
+        elif not arg.startswith("--dump-judge="):
+            out.append(arg)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", type=Path, default=Path("../shared/train"))
@@ -232,6 +248,12 @@ def main() -> None:
     ap.add_argument("--shortlist", type=int, default=12)
     ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the ingested collection")
     ap.add_argument("--out", type=Path, default=ANSWER_MODEL_FILE)
+    ap.add_argument(
+        "--dump-judge",
+        type=Path,
+        metavar="FILE",
+        help="also save the judge's fit set (inputs, labels, kinds; .npz)",
+    )
     a = ap.parse_args()
     rng = random.Random(a.seed)
     t0 = time.time()
@@ -375,6 +397,8 @@ def main() -> None:
             ws.append(share[kind] / count[kind])
             kinds.append(kind)
         x = np.stack(xs).astype(np.float64)
+        if a.dump_judge:
+            np.savez(a.dump_judge, x=x, y=np.array(ys), w=np.array(ws), kind=np.array(kinds))
         mean, scale = x.mean(0), x.std(0)
         bias = JUDGE_INPUTS.index("bias")
         mean[bias], scale[bias] = 0.0, 1.0
@@ -403,7 +427,7 @@ def main() -> None:
                 "off_topic": count["off_topic"],
                 "mix_weights": share,
             },
-            "command": "python scripts/fit_answer.py " + " ".join(sys.argv[1:]),
+            "command": "python scripts/fit_answer.py " + " ".join(recorded_args(sys.argv[1:])),
             "seed": a.seed,
             "shortlist_recall": round(shortlist_recall, 4),
             "candidate_recall": round(candidate_recall, 4),

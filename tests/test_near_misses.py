@@ -121,3 +121,11 @@ def test_fit_answer_keyword_messages_are_one_or_two_words_of_the_articles() -> N
     assert lengths == {1, 2}
     assert keyword_messages([QAArticle("x", "X", "A b.")], 5, random.Random(0)) == []  # no words: none
     assert keyword_messages([QAArticle("x", "X", "Hello.")], 5, random.Random(0)) == []  # one: none
+
+
+def test_fit_answer_records_its_command_without_the_judge_dump() -> None:
+    from fit_answer import recorded_args
+
+    argv = ["--train", "T", "--dump-judge", "/tmp/j.npz", "--seed", "2", "--dump-judge=/tmp/k.npz"]
+    assert recorded_args(argv) == ["--train", "T", "--seed", "2"]
+    assert recorded_args(["--near-misses", "700"]) == ["--near-misses", "700"]

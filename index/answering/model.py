@@ -60,6 +60,7 @@ JUDGE_INPUTS = (
     "softmax",  # its share of the shortlist's combined scores (softmax)
     "span",  # reader's probability of the answer phrase
     "dense",  # cosine(question, sentence)
+    "dense_top",  # the best cosine of the question with any candidate: how near the collection comes
     "lex",  # idf-weighted share of question terms in the sentence
     "lex_para",  # ... in the sentence's paragraph window (Shelf.paragraphs)
     "lex_title",  # ... in the sentence or its article's title
@@ -215,9 +216,11 @@ def judge_inputs(
     question_tokens: int,
     evidence: np.ndarray | None = None,
     lex_title: float | None = None,
+    dense_top: float | None = None,
 ) -> np.ndarray:
     """The judge's inputs (JUDGE_INPUTS) for the chosen candidate `best`, each bounded. `lex_title`
-    None: no title is known, the sentence's own `lex`."""
+    None: no title is known, the sentence's own `lex`; `dense_top` None: no other candidate is
+    known, the sentence's own `dense`."""
     rel = np.array([_clip(r.relevance, -12, 12) for r in readings], np.float32)
     others = np.delete(rel, best)
     margin = float(rel[best] - others.max()) if len(others) else 12.0
@@ -229,6 +232,7 @@ def judge_inputs(
         "softmax": soft,
         "span": readings[best].span_probability,
         "dense": _clip(dense, -1, 1),
+        "dense_top": _clip(max(dense, dense if dense_top is None else dense_top), -1, 1),
         "lex": _clip(lex, 0, 1),
         "lex_para": _clip(lex_para, 0, 1),
         "lex_title": _clip(lex if lex_title is None else lex_title, 0, 1),
@@ -381,6 +385,7 @@ class Read:
             dense_para=float(f[_DENSE_PARA]),
             missing_key=float(f[_MISSING]),
             lex_title=float(f[_LEX_TITLE]),
+            dense_top=float(self.ranked.features[:, _DENSE].max()),
             question_terms=len(set(terms(self.question))),
             question_tokens=len(self.question_input.states),
             evidence=evidence,

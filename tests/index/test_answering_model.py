@@ -159,6 +159,13 @@ def test_judge_inputs_lex_title_is_given_or_the_sentences_own_lex() -> None:
     assert judge(lex_title=3.0)["lex_title"] == 1.0
 
 
+def test_judge_inputs_dense_top_is_the_best_candidates_cosine_or_the_sentences_own() -> None:
+    assert judge()["dense_top"] == 0.5  # no other candidate known: dense
+    assert judge(dense_top=0.8)["dense_top"] == pytest.approx(0.8)
+    assert judge(dense_top=0.2)["dense_top"] == 0.5  # never below the chosen sentence's own cosine
+    assert judge(dense_top=7.0)["dense_top"] == 1.0
+
+
 def test_judge_inputs_of_a_best_that_is_not_first() -> None:
     v = judge(best=2)
     assert v["relevance"] == -1.0 and v["relevance_margin"] == 0.0  # behind the others: no lead

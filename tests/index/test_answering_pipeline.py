@@ -388,3 +388,19 @@ def test_reader_path_a_question_without_a_word_of_the_collection_is_declined_wit
 ) -> None:
     a = read_lib.pipeline.answer(read_lib.shelf(C), [chat], cut=(1e-6, 1e-6))[0]
     assert a.quote is None and a.confidence == 0.0 and a.best is not None
+
+
+def test_reader_path_judge_sees_the_best_cosine_of_any_candidate(read_lib: Library) -> None:
+    from index.answering.model import JUDGE_INPUTS
+    from index.search.features import FEATURES
+
+    shelf = read_lib.shelf(C)
+    [rd] = read_lib.read(C, ["Why does bread rise?"])
+    assert rd is not None and len(rd.ranked.rows) > 1
+    combined = read_lib.answer_model.rescore(rd.combine_inputs(shelf))
+    dense = rd.ranked.features[:, FEATURES.index("dense")]
+    for best in range(len(rd.rows)):
+        v = dict(zip(JUDGE_INPUTS, rd.judge_inputs(shelf, combined, best).tolist(), strict=True))
+        assert v["dense_top"] == pytest.approx(float(dense.max()), abs=1e-6)
+        assert v["dense"] == pytest.approx(float(dense[rd.short[best]]), abs=1e-6)
+        assert v["dense_top"] >= v["dense"]
