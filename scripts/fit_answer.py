@@ -29,7 +29,7 @@ answerable questions that are not asked; three seeds averaged) -> fit the judge 
 answerable 0.6 / off-topic 0.2 / near-miss 0.2, label: the quote contains a gold answer).
 `--dump-judge` also saves the judge's fit set (inputs, labels, weights, kinds) for studying other
 judges offline. Thresholds are settings chosen on ../shared/eval with `quotebot eval`; the defaults
-are the shipped choice (0.55 / 0.40, README: Answer quality).
+are the shipped choice (0.55 / 0.39, README: Answer quality).
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def main() -> None:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.55)
-    ap.add_argument("--may-threshold", type=float, default=0.40)
+    ap.add_argument("--may-threshold", type=float, default=0.39)
     ap.add_argument("--span-from", type=float, default=0.3)
     ap.add_argument("--shortlist", type=int, default=12)
     ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the ingested collection")
