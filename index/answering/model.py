@@ -232,7 +232,7 @@ def judge_inputs(
         "softmax": soft,
         "span": readings[best].span_probability,
         "dense": _clip(dense, -1, 1),
-        "dense_top": _clip(max(dense, dense if dense_top is None else dense_top), -1, 1),
+        "dense_top": _clip(dense if dense_top is None else max(dense, dense_top), -1, 1),
         "lex": _clip(lex, 0, 1),
         "lex_para": _clip(lex_para, 0, 1),
         "lex_title": _clip(lex if lex_title is None else lex_title, 0, 1),
@@ -393,7 +393,7 @@ class Read:
 
     def unanswerable(self, shelf: Shelf) -> bool:
         """Nothing to quote (Shelf.nothing_to_quote): no word of the question occurs in the
-        collection (".", "yo", "k"), or it is one word over and over ("test test test")."""
+        collection (".", "yo", "k"), or it is one word or phrase over and over ("test test test")."""
         return shelf.nothing_to_quote(self.question)
 
 

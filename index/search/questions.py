@@ -66,7 +66,7 @@ def question_type(question: str) -> str | None:
 _WORDS = re.compile(r"\w+")
 
 
-def one_word_repeated(text: str) -> bool:
+def said_over_and_over(text: str) -> bool:
     """A message that is one word or one phrase said over and over ("test test test", "why why
     why ...", "why is the sky blue why is the sky blue why is the sky blue"): at least three words,
     and one of them is 60% or more of all, or the words are one phrase three times or more in a

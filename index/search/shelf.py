@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from index.search.lexical import BM25, Vocabulary, term_matrix, terms
-from index.search.questions import _CAPITALISED, _DATE, _NUMBER, one_word_repeated
+from index.search.questions import _CAPITALISED, _DATE, _NUMBER, said_over_and_over
 from index.storage.store import PassageRow
 from index.storage.vectors import VectorIndex
 
@@ -266,8 +266,8 @@ class Shelf:
 
     def nothing_to_quote(self, text: str) -> bool:
         """Declined before any model looks: no word of `text` is in the collection, or `text` is one
-        word said over and over ("test test test test")."""
-        return self.knows_no_word_of(text) or one_word_repeated(text)
+        word or phrase said over and over ("test test test test", "hi there hi there hi there")."""
+        return self.knows_no_word_of(text) or said_over_and_over(text)
 
     def sentence_text(self, row: int) -> str:
         return self.texts[int(self.article_ids[row])][int(self.starts[row]) : int(self.ends[row])]

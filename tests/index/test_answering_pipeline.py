@@ -15,7 +15,7 @@ from index.embedding import FakeEmbedder
 from index.errors import InputError
 from index.library import Library
 from index.search.features import FEATURES
-from index.search.questions import one_word_repeated
+from index.search.questions import said_over_and_over
 from index.settings import LibrarySettings
 from index.types import Answer, Quote
 from tests.conftest import sample_docs
@@ -283,16 +283,16 @@ def test_one_word_over_and_over_is_declined_with_confidence_0(lib: Library, chat
     assert b.quote is not None and b.confidence > 0.0
 
 
-def test_one_word_repeated() -> None:
-    assert one_word_repeated("test test test") and one_word_repeated("Why? why?! WHY why is it")
-    assert not one_word_repeated("test test")  # two words: left to the judge
-    assert not one_word_repeated("New York, New York?")
-    assert not one_word_repeated("Who had the the most wins?")
+def test_one_word_or_phrase_said_over_and_over() -> None:
+    assert said_over_and_over("test test test") and said_over_and_over("Why? why?! WHY why is it")
+    assert not said_over_and_over("test test")  # two words: left to the judge
+    assert not said_over_and_over("New York, New York?")
+    assert not said_over_and_over("Who had the the most wins?")
     # One phrase over and over, the last copy cut short; two copies are left to the judge.
-    assert one_word_repeated("why is the sky blue why is the sky blue why is the sky blue why is")
-    assert one_word_repeated("hi there hi there hi there")
-    assert not one_word_repeated("what is it what is it")
-    assert not one_word_repeated("ok so ok so ok so what is it")
+    assert said_over_and_over("why is the sky blue why is the sky blue why is the sky blue why is")
+    assert said_over_and_over("hi there hi there hi there")
+    assert not said_over_and_over("what is it what is it")
+    assert not said_over_and_over("ok so ok so ok so what is it")
 
 
 # -- a Pipeline over a hand-made shelf ----------------------------------------------------------------
